@@ -1,0 +1,53 @@
+"""What the folds read: a recorded interaction, reduced to the fields that score it.
+
+Stored interactions are canonical JSON dicts; turning them into `Fact`s is the
+only parsing a replay does, so it is kept small and fast.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from domain.contract import Actor, Interaction, Kind, Outcome
+
+
+@dataclass(frozen=True, slots=True)
+class Fact:
+    event_id: str
+    occurred_at: datetime
+    kind: Kind
+    actor: Actor
+    amount: Decimal | None = None
+    perceived_value: Decimal | None = None
+    outcome: Outcome | None = None
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Fact:
+        """Build a fact from a stored canonical interaction (already validated on the way in)."""
+        amount = record.get("amount")
+        perceived = record.get("perceived_value")
+        outcome = record.get("outcome")
+        return cls(
+            event_id=record["event_id"],
+            occurred_at=datetime.fromisoformat(record["occurred_at"]),
+            kind=Kind(record["kind"]),
+            actor=Actor(record["actor"]),
+            amount=None if amount is None else Decimal(amount),
+            perceived_value=None if perceived is None else Decimal(perceived),
+            outcome=None if outcome is None else Outcome(outcome),
+        )
+
+    @classmethod
+    def from_interaction(cls, item: Interaction) -> Fact:
+        return cls(
+            event_id=item.event_id,
+            occurred_at=item.occurred_at,
+            kind=item.kind,
+            actor=item.actor,
+            amount=item.amount,
+            perceived_value=item.perceived_value,
+            outcome=item.outcome,
+        )
