@@ -1,0 +1,180 @@
+"""The ledger application: records batches of interactions and reads them back.
+
+An `eventsourcing` Application, as in the library's bankaccounts example. It does
+no I/O of its own: the library's infrastructure factory, configured from the
+environment (SQLite or PostgreSQL), does. Consumers and projections both talk to
+the store through this class, so it lives with the domain they share.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ClassVar
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
+from eventsourcing.persistence import IntegrityError, MapperDeserialisationError, Tracking
+from eventsourcing.utils import get_topic
+
+from domain.chain import ChainEntry
+from domain.contract import Interaction
+from domain.errors import InteractionRejected, LedgerError
+from domain.fold.facts import Fact
+from domain.relationship import Recorded, Relationship, relationship_uuid
+from domain.transcoder import OrjsonTranscoder
+
+Outcome = Recorded | InteractionRejected
+
+
+class UnknownRelationship(LedgerError):
+    def __init__(self, relationship_id: str) -> None:
+        super().__init__(f"no relationship '{relationship_id}' in this ledger")
+        self.relationship_id = relationship_id
+
+
+@dataclass(frozen=True, slots=True)
+class StoredInteraction:
+    """One interaction as the store holds it: position, content, flags and chain hash."""
+
+    relationship_id: str
+    version: int
+    record: dict[str, Any]
+    late: bool
+    chain_hash: str
+    recorded_at: datetime
+
+    def fact(self) -> Fact:
+        return Fact.from_record(self.record)
+
+    def chain_entry(self) -> ChainEntry:
+        return ChainEntry(self.version, self.record, self.chain_hash)
+
+
+@dataclass(frozen=True, slots=True)
+class UnreadableRecord:
+    """A stored row that no longer decodes: itself evidence of tampering or corruption."""
+
+    aggregate_id: UUID
+    version: int
+    error: str
+
+
+class RelationshipLedger(Application):
+    """One aggregate per relationship; many relationships saved per transaction."""
+
+    name = "relledger"
+    env: ClassVar[dict[str, str]] = {
+        "TRANSCODER_TOPIC": get_topic(OrjsonTranscoder),
+        # Batches touch the same relationships again and again: keep them in memory.
+        # Safe with concurrent writers: a stale aggregate fails the version check on
+        # save, is evicted and the batch is decided again (see `record_batch`).
+        "AGGREGATE_CACHE_MAXSIZE": "20000",
+        "AGGREGATE_CACHE_FASTFORWARD": "n",
+        "DEEPCOPY_FROM_AGGREGATE_CACHE": "n",
+    }
+
+    def record_batch(
+        self, items: Sequence[Interaction], tracking: Tracking | None = None
+    ) -> list[Outcome]:
+        """Record every acceptable interaction in one transaction.
+
+        Returns one outcome per item, in order: recorded, late, duplicate, or the
+        rejection naming the field. A rejected item changes nothing; a failed save
+        changes nothing at all. `tracking` commits a consumer's position atomically
+        with the events.
+        """
+        for attempt in (1, 2):
+            touched: dict[UUID, Relationship] = {}
+            try:
+                outcomes = [self._decide(item, touched) for item in items]
+                self._save(touched.values(), tracking)
+            except IntegrityError:
+                self._forget(touched)
+                if attempt == 2:
+                    raise
+            except BaseException:
+                self._forget(touched)
+                raise
+            else:
+                return outcomes
+        raise AssertionError("unreachable")
+
+    def _save(self, aggregates: Iterable[Relationship], tracking: Tracking | None) -> None:
+        """`Application.save`, plus the optional tracking record (as the library's
+        process applications do), so events and a consumer position commit together."""
+        processing: ProcessingEvent[UUID] = ProcessingEvent(tracking=tracking)
+        processing.collect_events(*aggregates)
+        self._notify(self._record(processing))
+
+    def _decide(self, item: Interaction, touched: dict[UUID, Relationship]) -> Outcome:
+        aggregate_id = relationship_uuid(item.relationship_id)
+        relationship = touched.get(aggregate_id) or self._find(aggregate_id)
+        try:
+            if relationship is None:
+                relationship = Relationship.open(item)
+                outcome = Recorded.RECORDED
+            else:
+                outcome = relationship.record(item)
+        except InteractionRejected as rejection:
+            return rejection
+        touched[aggregate_id] = relationship
+        return outcome
+
+    def _find(self, aggregate_id: UUID) -> Relationship | None:
+        try:
+            found: Relationship = self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            return None
+        return found
+
+    def _forget(self, touched: dict[UUID, Relationship]) -> None:
+        """Drop aggregates whose in-memory state may be ahead of (or behind) the store."""
+        cache = self.repository.cache
+        if cache is None:
+            return
+        for aggregate_id in touched:
+            try:
+                cache.get(aggregate_id, evict=True)
+            except KeyError:
+                pass
+
+    def history(self, relationship_id: str, *, upto: int | None = None) -> list[StoredInteraction]:
+        """A relationship's interactions in recorded order (the first `upto`, if given)."""
+        events = self.events.get(relationship_uuid(relationship_id), lte=upto)
+        stored = [_stored(event) for event in events]
+        if not stored:
+            raise UnknownRelationship(relationship_id)
+        return stored
+
+    def scan(self, page_size: int = 2000) -> Iterator[StoredInteraction | UnreadableRecord]:
+        """Every stored interaction of every relationship, in recorded order, page by page."""
+        start = 1
+        while True:
+            page = self.recorder.select_notifications(start=start, limit=page_size)
+            for notification in page:
+                try:
+                    event = self.mapper.to_domain_event(notification)
+                    yield _stored(event)
+                except (MapperDeserialisationError, KeyError, TypeError, ValueError) as error:
+                    yield UnreadableRecord(
+                        aggregate_id=notification.originator_id,
+                        version=notification.originator_version,
+                        error=str(error),
+                    )
+            if len(page) < page_size:
+                return
+            start = page[-1].id + 1
+
+
+def _stored(event: Any) -> StoredInteraction:
+    record = event.interaction
+    return StoredInteraction(
+        relationship_id=record["relationship_id"],
+        version=event.originator_version,
+        record=record,
+        late=getattr(event, "late", False),
+        chain_hash=event.chain_hash,
+        recorded_at=event.timestamp,
+    )

@@ -1,0 +1,102 @@
+"""The `Relationship` aggregate: the write side of one relationship's ledger.
+
+It holds only what its invariants need (parties, currency, the idempotency keys
+already recorded, the clock and the chain head); the scoring lives in the folds,
+so a policy change never touches recorded history.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+from uuid import UUID, NAMESPACE_URL, uuid5
+
+from eventsourcing.domain import Aggregate, event
+
+from domain.chain import GENESIS, link
+from domain.contract import Interaction
+from domain.errors import ContractViolation, ContradictsRelationship
+
+_NAMESPACE = uuid5(NAMESPACE_URL, "https://relledger.invalid/relationship")
+
+
+def relationship_uuid(relationship_id: str) -> UUID:
+    """The aggregate id: derived from the producers' key, so any process finds the same one."""
+    return uuid5(_NAMESPACE, relationship_id)
+
+
+class Recorded(StrEnum):
+    """What happened to one offered interaction."""
+
+    RECORDED = "recorded"
+    LATE = "late"
+    DUPLICATE = "duplicate"
+
+
+class Relationship(Aggregate):
+    @staticmethod
+    def create_id(interaction: dict[str, Any], chain_hash: str) -> UUID:
+        return relationship_uuid(interaction["relationship_id"])
+
+    @classmethod
+    def open(cls, item: Interaction) -> Relationship:
+        """Start a relationship's ledger with its first interaction, which must name the parties."""
+        if item.parties is None:
+            raise ContractViolation("parties", "required on a relationship's first event")
+        record = item.canonical()
+        return cls(interaction=record, chain_hash=link(GENESIS, record))
+
+    @event("Opened")
+    def __init__(self, interaction: dict[str, Any], chain_hash: str) -> None:
+        parties = interaction["parties"]
+        self.relationship_id: str = interaction["relationship_id"]
+        self.supplier: str = parties["supplier"]
+        self.customer: str = parties["customer"]
+        self.currency: str | None = None
+        self.keys: set[tuple[str, str]] = set()
+        self.clock: datetime | None = None
+        self.head = GENESIS
+        self._apply(interaction, chain_hash)
+
+    def record(self, item: Interaction) -> Recorded:
+        """Append an interaction, unless it was recorded before (a redelivery)."""
+        if item.key in self.keys:
+            return Recorded.DUPLICATE
+        self._check_consistent(item)
+        late = self.clock is not None and item.occurred_at < self.clock
+        record = item.canonical()
+        self._record_interaction(record, late, link(self.head, record))
+        return Recorded.LATE if late else Recorded.RECORDED
+
+    def _check_consistent(self, item: Interaction) -> None:
+        parties = item.parties
+        if parties is not None and (parties.supplier, parties.customer) != (
+            self.supplier,
+            self.customer,
+        ):
+            raise ContradictsRelationship(
+                "parties",
+                f"relationship '{self.relationship_id}' is between supplier "
+                f"'{self.supplier}' and customer '{self.customer}'",
+            )
+        if item.currency is not None and self.currency not in (None, item.currency):
+            raise ContradictsRelationship(
+                "currency",
+                f"relationship '{self.relationship_id}' is kept in {self.currency}, "
+                f"not {item.currency}",
+            )
+
+    @event("InteractionRecorded")
+    def _record_interaction(self, interaction: dict[str, Any], late: bool, chain_hash: str) -> None:
+        self._apply(interaction, chain_hash)
+
+    def _apply(self, interaction: dict[str, Any], chain_hash: str) -> None:
+        self.keys.add((interaction["source"], interaction["event_id"]))
+        occurred_at = datetime.fromisoformat(interaction["occurred_at"])
+        if self.clock is None or occurred_at > self.clock:
+            self.clock = occurred_at
+        currency = interaction.get("currency")
+        if currency is not None:
+            self.currency = currency
+        self.head = chain_hash
