@@ -39,6 +39,7 @@ class StoredInteraction:
     """One interaction as the store holds it: position, content, flags and chain hash."""
 
     relationship_id: str
+    aggregate_id: UUID
     version: int
     record: dict[str, Any]
     late: bool
@@ -172,6 +173,7 @@ def _stored(event: Any) -> StoredInteraction:
     record = event.interaction
     return StoredInteraction(
         relationship_id=record["relationship_id"],
+        aggregate_id=event.originator_id,
         version=event.originator_version,
         record=record,
         late=getattr(event, "late", False),

@@ -1,0 +1,77 @@
+"""Answers recomputed from the stored events alone: the audit replay and today's queries.
+
+Every answer here folds the recorded interactions again, so it cannot disagree
+with the event store; `as_of`, `upto` and another policy give an auditor the
+relationship as it stood at a moment, after N records, or under other rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+
+from domain.errors import LedgerError
+from domain.fold.records import Phase, Standing
+from domain.fold.scorer import Scorer, replay
+from domain.fold.stage import Stage
+from domain.ledger import RelationshipLedger, UnreadableRecord
+from domain.policy import Policy
+
+
+class CorruptStore(LedgerError):
+    """A stored record no longer decodes; `relledger verify` says which."""
+
+
+@dataclass(frozen=True)
+class Replay:
+    relationship_id: str
+    scorer: Scorer
+    standing: Standing
+
+
+def replay_relationship(
+    ledger: RelationshipLedger,
+    relationship_id: str,
+    policy: Policy,
+    *,
+    as_of: datetime | None = None,
+    upto: int | None = None,
+) -> Replay:
+    """Fold one relationship's stored interactions (raises UnknownRelationship)."""
+    facts = [stored.fact() for stored in ledger.history(relationship_id, upto=upto)]
+    scorer = replay(facts, policy, as_of=as_of)
+    return Replay(relationship_id, scorer, scorer.standing(as_of))
+
+
+def replay_all(ledger: RelationshipLedger, policy: Policy) -> Iterator[Replay]:
+    """Every relationship, folded in one pass over the whole log."""
+    scorers: dict[str, Scorer] = {}
+    for stored in ledger.scan():
+        if isinstance(stored, UnreadableRecord):
+            raise CorruptStore(
+                f"record {stored.version} of aggregate {stored.aggregate_id} cannot be read "
+                f"({stored.error}); run relledger verify"
+            )
+        scorer = scorers.get(stored.relationship_id)
+        if scorer is None:
+            scorer = scorers[stored.relationship_id] = Scorer(policy)
+        scorer.apply(stored.fact())
+    for relationship_id in sorted(scorers):
+        scorer = scorers[relationship_id]
+        yield Replay(relationship_id, scorer, scorer.standing())
+
+
+def list_relationships(
+    ledger: RelationshipLedger,
+    policy: Policy,
+    *,
+    phase: Phase | None = None,
+    stage: Stage | None = None,
+) -> list[Replay]:
+    return [
+        found
+        for found in replay_all(ledger, policy)
+        if (phase is None or found.standing.phase is phase)
+        and (stage is None or found.standing.stage is stage)
+    ]

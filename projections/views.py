@@ -1,0 +1,76 @@
+"""The JSON shapes that `show`, `replay`, `trust-history` and `phase-history` promise.
+
+Trust and the fairness index are numbers rounded to 4 places; money is decimal text.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from domain.fold.fairness import Fairness
+from domain.fold.records import PhaseChange, Standing, TrustChange
+
+PLACES = 4
+
+
+def _number(value: float) -> float:
+    return round(float(value), PLACES)
+
+
+def _when(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def fairness_view(fairness: Fairness) -> dict[str, Any]:
+    totals = fairness.totals
+    return {
+        "index": _number(fairness.index),
+        "status": fairness.status.value,
+        "value_gap": str(totals.value_gap),
+        "supplier": {
+            "contributed": str(totals.supplier_contributed),
+            "received": str(totals.supplier_received),
+        },
+        "customer": {
+            "contributed": str(totals.customer_contributed),
+            "received": str(totals.customer_received),
+        },
+    }
+
+
+def standing_view(relationship_id: str, standing: Standing) -> dict[str, Any]:
+    return {
+        "relationship_id": relationship_id,
+        "phase": None if standing.phase is None else standing.phase.value,
+        "stage": standing.stage.value,
+        "connection": standing.connection.value,
+        "trust": _number(standing.trust),
+        "credibility_lost": standing.credibility_lost,
+        "cycle": standing.cycle,
+        "events": standing.events,
+        "fairness": fairness_view(standing.fairness),
+        "policy": standing.policy,
+    }
+
+
+def trust_change_view(change: TrustChange) -> dict[str, Any]:
+    return {
+        "event_id": change.event_id,
+        "occurred_at": _when(change.occurred_at),
+        "rule": change.rule,
+        "before": _number(change.before),
+        "after": _number(change.after),
+        "delta": _number(change.delta),
+        "policy": change.policy,
+    }
+
+
+def phase_change_view(change: PhaseChange) -> dict[str, Any]:
+    return {
+        "event_id": change.event_id,
+        "occurred_at": _when(change.occurred_at),
+        "from": None if change.from_phase is None else change.from_phase.value,
+        "to": change.to_phase.value,
+        "rule": change.rule,
+    }

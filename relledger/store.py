@@ -1,0 +1,119 @@
+"""From a store URL (`--db`, `RELLEDGER_DB`) to a configured ledger application.
+
+Only this module knows how URLs map onto the `eventsourcing` library's
+persistence settings; everything else receives a ready `RelationshipLedger`.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import psycopg
+from eventsourcing.persistence import OperationalError, PersistenceError
+
+from domain.errors import LedgerError
+from domain.ledger import RelationshipLedger
+
+DEFAULT_URL = "sqlite:///relledger.db"
+ENV_VAR = "RELLEDGER_DB"
+
+
+class StoreUnavailable(LedgerError):
+    """The store cannot be opened or read; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class StoreURL:
+    url: str
+    settings: dict[str, str]
+    sqlite_path: Path | None = None
+
+    @property
+    def display(self) -> str:
+        """The URL without a password, for messages and logs."""
+        parts = urlsplit(self.url)
+        if parts.password:
+            return self.url.replace(f":{parts.password}@", ":***@")
+        return self.url
+
+
+def parse_store_url(url: str) -> StoreURL:
+    parts = urlsplit(url)
+    if parts.scheme == "sqlite":
+        raw = unquote(parts.path)
+        # sqlite:///relative.db -> "relative.db"; sqlite:////abs/path.db -> "/abs/path.db"
+        path = Path(raw[1:] if raw.startswith("/") else raw)
+        if not path.name:
+            raise StoreUnavailable(f"{url}: no file name (e.g. sqlite:///relledger.db)")
+        return StoreURL(
+            url,
+            {
+                "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+                "SQLITE_DBNAME": str(path),
+                "SQLITE_LOCK_TIMEOUT": "30",
+            },
+            sqlite_path=path,
+        )
+    if parts.scheme in ("postgresql", "postgres"):
+        dbname = parts.path.lstrip("/")
+        if not dbname:
+            raise StoreUnavailable(f"{url}: no database name (postgresql://user@host:5432/db)")
+        query = parse_qs(parts.query)
+        settings = {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_DBNAME": dbname,
+            "POSTGRES_HOST": parts.hostname or "127.0.0.1",
+            "POSTGRES_PORT": str(parts.port or 5432),
+            "POSTGRES_USER": unquote(parts.username or "postgres"),
+            "POSTGRES_PASSWORD": unquote(parts.password or ""),
+            "POSTGRES_CONNECT_TIMEOUT": "5",
+            "POSTGRES_SCHEMA": query.get("schema", [""])[0],
+        }
+        return StoreURL(url, settings)
+    raise StoreUnavailable(
+        f"{url}: unsupported store URL; use sqlite:///path/file.db or "
+        "postgresql://user@host:port/dbname"
+    )
+
+
+def store_url_from(option: str | None) -> str:
+    return option or os.environ.get(ENV_VAR) or DEFAULT_URL
+
+
+def open_ledger(url: str, *, must_exist: bool = False) -> RelationshipLedger:
+    """Open (and on first use create) the ledger at `url`.
+
+    `must_exist` is for read-only commands: asking a missing SQLite file a question
+    should say so, not silently create an empty ledger.
+    """
+    store = parse_store_url(url)
+    if store.sqlite_path is not None:
+        _check_sqlite_file(store, must_exist)
+    try:
+        return RelationshipLedger(env=store.settings)
+    except (PersistenceError, OperationalError, psycopg.Error, sqlite3.Error) as error:
+        raise StoreUnavailable(f"cannot open the store {store.display}: {error}") from None
+
+
+def _check_sqlite_file(store: StoreURL, must_exist: bool) -> None:
+    path = store.sqlite_path
+    assert path is not None
+    if path.is_dir():
+        raise StoreUnavailable(f"{store.display}: {path} is a directory, not a database file")
+    if not path.exists():
+        if must_exist:
+            raise StoreUnavailable(
+                f"no ledger at {path} (record something first: relledger ingest FILE, "
+                "or relledger demo)"
+            )
+        if not path.parent.exists():
+            raise StoreUnavailable(f"{store.display}: directory {path.parent} does not exist")
+        return
+    with path.open("rb") as handle:
+        header = handle.read(16)
+    if header and header != b"SQLite format 3\x00":
+        raise StoreUnavailable(f"{store.display}: {path} is not an SQLite database")
