@@ -1,0 +1,3 @@
+from relledger.cli import main
+
+main()

@@ -1,0 +1,60 @@
+"""Stores for the tests: every store test runs on SQLite and on PostgreSQL.
+
+PostgreSQL tests use a fresh schema each, dropped afterwards. Without a server
+they skip with the reason on a laptop, and fail in CI (CI=true): a missing
+server must never pass silently.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from domain.ledger import RelationshipLedger
+from relledger.store import open_ledger
+
+PG_URL = os.environ.get("RELLEDGER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+DATA = Path(__file__).parent / "data"
+
+
+def _pg_connect() -> psycopg.Connection:
+    return psycopg.connect(PG_URL, connect_timeout=3, autocommit=True)
+
+
+def _require_postgres() -> None:
+    try:
+        _pg_connect().close()
+    except psycopg.OperationalError as error:
+        reason = f"PostgreSQL not reachable at {PG_URL}: {error}".strip()
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{reason} (CI must test the PostgreSQL backend)")
+        pytest.skip(reason)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty store URL on each backend."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/ledger.db"
+        return
+    _require_postgres()
+    schema = f"relledger_test_{uuid.uuid4().hex[:12]}"
+    with _pg_connect() as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield f"{PG_URL}?schema={schema}"
+    finally:
+        with _pg_connect() as conn:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture
+def ledger(store_url: str) -> Iterator[RelationshipLedger]:
+    opened = open_ledger(store_url)
+    yield opened
+    opened.close()

@@ -1,0 +1,178 @@
+"""The CLI contract, end to end on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from relledger.cli import app
+
+DATA = Path(__file__).parent / "data"
+EXPECTED = json.loads((DATA / "expected.json").read_text())
+runner = CliRunner()
+
+
+@pytest.fixture
+def cli(store_url: str):
+    def invoke(*args: str, stdin: str | None = None):
+        return runner.invoke(app, ["--db", store_url, *args], input=stdin)
+
+    return invoke
+
+
+@pytest.fixture
+def loaded(cli):
+    result = cli("ingest", str(DATA / "events.jsonl"), str(DATA / "invalid.jsonl"))
+    assert result.exit_code == 1, result.output  # invalid.jsonl has rejected lines
+    return cli
+
+
+def test_ingest_reports_each_rejected_line_and_records_the_rest(cli, tmp_path: Path) -> None:
+    good = cli("ingest", str(DATA / "events.jsonl"))
+    assert good.exit_code == 0, good.output
+    total = sum(story["events"] for story in EXPECTED.values())
+    assert f"recorded {total} (late 42), duplicates 62, rejected 0" in good.stdout
+
+    result = cli("ingest", str(DATA / "invalid.jsonl"))
+    assert result.exit_code == 1
+    assert "line 1: occurred_at: must carry a timezone offset" in result.stderr
+    assert "line 4: json: not valid JSON" in result.stderr
+    assert "line 6: colour: unknown field" in result.stderr
+    assert "line 8: currency: relationship 'acme/steady' is kept in EUR, not USD" in result.stderr
+    assert "line 10: parties: relationship 'acme/steady' is between" in result.stderr
+    assert "recorded 0 (late 0), duplicates 0, rejected 11" in result.stdout
+
+    mixed = tmp_path / "mixed.jsonl"
+    mixed.write_text(
+        (DATA / "invalid.jsonl").read_text().splitlines()[3] + "\n"
+        + (DATA / "events.jsonl").read_text().splitlines()[0] + "\n"
+    )
+    partial = cli("ingest", str(mixed))
+    assert partial.exit_code == 1  # one bad line, yet the good one is not lost
+    assert "duplicates 1, rejected 1" in partial.stdout
+
+
+def test_ingest_reads_stdin(cli) -> None:
+    text = (DATA / "events.jsonl").read_text().splitlines()[:20]
+    result = cli("ingest", "-", stdin="\n".join(text) + "\n")
+    assert result.exit_code == 0, result.output
+    assert "rejected 0" in result.stdout
+
+
+def test_show_json_is_the_documented_object(loaded) -> None:
+    result = loaded("show", "acme/steady", "--json")
+    assert result.exit_code == 0, result.output
+    view = json.loads(result.stdout)
+    assert list(view) == [
+        "relationship_id", "phase", "stage", "connection", "trust", "credibility_lost",
+        "cycle", "events", "fairness", "policy",
+    ]
+    expected = EXPECTED["acme/steady"]
+    assert view["phase"] == "commitment" and view["policy"] == "v1"
+    assert view["trust"] == pytest.approx(expected["trust"], abs=1e-4)
+    assert view["fairness"] == expected["fairness"]
+    assert loaded("show", "acme/fraud", "--json").stdout.count('"credibility_lost": true') == 1
+
+
+def test_human_show_and_histories(loaded) -> None:
+    assert "commitment" in loaded("show", "acme/steady").stdout
+    trust = json.loads(loaded("trust-history", "acme/fraud", "--json").stdout)
+    assert len(trust) == EXPECTED["acme/fraud"]["trust_changes"]
+    breach = next(change for change in trust if change["rule"] == "breach")
+    assert breach["after"] == pytest.approx(breach["before"] * 0.2, abs=1e-3)
+    assert set(breach) == {"event_id", "occurred_at", "rule", "before", "after", "delta", "policy"}
+    phases = json.loads(loaded("phase-history", "acme/revival", "--json").stdout)
+    assert [p["to"] for p in phases] == EXPECTED["acme/revival"]["phase_path"]
+    assert phases[0]["from"] is None
+    assert {p["rule"] for p in phases} >= {"termination", "revival"}
+    assert "breach" in loaded("trust-history", "acme/fraud").stdout
+
+
+def test_replay_as_of_version_and_policy(loaded, tmp_path: Path) -> None:
+    now = json.loads(loaded("replay", "acme/steady", "--json").stdout)
+    assert now == json.loads(loaded("show", "acme/steady", "--json").stdout)
+    early = json.loads(
+        loaded("replay", "acme/steady", "--as-of", "2025-01-20T00:00:00Z", "--json").stdout
+    )
+    assert early["events"] < now["events"] and early["phase"] != "commitment"
+    first3 = json.loads(loaded("replay", "acme/steady", "--version", "3", "--json").stdout)
+    assert first3["events"] == 3
+    harsh = tmp_path / "harsh.toml"
+    text = (Path(__file__).parents[1] / "domain/policies/v1.toml").read_text()
+    harsh.write_text(text.replace('version = "v1"', 'version = "harsh"').replace(
+        "gain_rate = 5.0", "gain_rate = 2.0"))
+    other = json.loads(loaded("replay", "acme/steady", "--policy", str(harsh), "--json").stdout)
+    assert other["policy"] == "harsh" and other["trust"] < now["trust"]
+    naive = loaded("replay", "acme/steady", "--as-of", "2025-01-20T00:00:00")
+    assert naive.exit_code == 2 and "timezone" in naive.output
+
+
+def test_list_filters_by_phase_and_stage(loaded) -> None:
+    everything = json.loads(loaded("list", "--json").stdout)
+    assert len(everything) == len(EXPECTED)
+    committed = json.loads(loaded("list", "--phase", "commitment", "--json").stdout)
+    assert [v["relationship_id"] for v in committed] == sorted(
+        name for name, story in EXPECTED.items() if story["phase"] == "commitment"
+    )
+    declining = json.loads(loaded("list", "--stage", "decline", "--json").stdout)
+    assert {v["relationship_id"] for v in declining} == {
+        name for name, story in EXPECTED.items() if story["stage"] == "decline"
+    }
+    assert loaded("list", "--phase", "bliss").exit_code == 2
+
+
+def test_unknown_relationship_exits_2(loaded) -> None:
+    for command in ("show", "trust-history", "phase-history", "replay", "verify"):
+        result = loaded(command, "acme/nobody")
+        assert result.exit_code == 2, command
+        assert "no relationship 'acme/nobody'" in result.stderr
+
+
+def test_verify_passes_on_an_intact_ledger(loaded) -> None:
+    result = loaded("verify")
+    assert result.exit_code == 0
+    assert "39 relationships: intact" in result.stdout
+
+
+def test_unreadable_store_is_a_message_not_a_traceback(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.db"
+    junk.write_text("this is not a database at all, just some text")
+    result = runner.invoke(app, ["--db", f"sqlite:///{junk}", "show", "x"])
+    assert result.exit_code == 3
+    assert "not an SQLite database" in result.stderr
+    missing = runner.invoke(app, ["--db", f"sqlite:///{tmp_path}/none.db", "show", "x"])
+    assert missing.exit_code == 3 and "no ledger at" in missing.stderr
+    refused = runner.invoke(app, ["--db", "postgresql://nobody@127.0.0.1:1/none", "show", "x"])
+    assert refused.exit_code == 3 and "cannot open the store" in refused.stderr
+    assert not isinstance(refused.exception, Exception) or isinstance(
+        refused.exception, SystemExit
+    )
+
+
+def test_store_from_environment_and_demo_in_a_real_process(tmp_path: Path) -> None:
+    env = {**os.environ, "RELLEDGER_DB": f"sqlite:///{tmp_path}/env.db"}
+    demo = subprocess.run(
+        [sys.executable, "-m", "relledger", "demo", "--relationships", "12", "--events", "20"],
+        capture_output=True, text=True, env=env, cwd=tmp_path, check=True,
+    )
+    assert "demo data set" in demo.stdout and "largest trust drops" in demo.stdout
+    assert "rejected 0" in demo.stdout
+    assert (tmp_path / "env.db").exists()
+    listed = subprocess.run(
+        [sys.executable, "-m", "relledger", "list", "--json"],
+        capture_output=True, text=True, env=env, cwd=tmp_path, check=True,
+    )
+    assert len(json.loads(listed.stdout)) == 12
+
+
+def test_help_lists_every_command() -> None:
+    result = runner.invoke(app, ["--help"])
+    for command in ("ingest", "show", "trust-history", "phase-history", "replay", "list",
+                    "verify", "demo"):
+        assert command in result.stdout
