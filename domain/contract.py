@@ -162,9 +162,7 @@ def _check_kind_rules(item: Interaction) -> None:
     has_amount = item.amount is not None
     field_rule("amount", has_amount, kind in _NEEDS_AMOUNT, kind in _NEEDS_AMOUNT)
     field_rule("currency", item.currency is not None, has_amount, kind in _NEEDS_AMOUNT)
-    field_rule(
-        "perceived_value", item.perceived_value is not None, False, kind in TRANSACTIONS
-    )
+    field_rule("perceived_value", item.perceived_value is not None, False, kind in TRANSACTIONS)
     field_rule("outcome", item.outcome is not None, kind in _NEEDS_OUTCOME, kind in _NEEDS_OUTCOME)
     field_rule("ref", item.ref is not None, kind in _NEEDS_REF, kind in _MAY_REF)
     field_rule("mode", item.mode is not None, kind is Kind.TERMINATION, kind is Kind.TERMINATION)

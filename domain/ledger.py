@@ -9,6 +9,7 @@ the store through this class, so it lives with the domain they share.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
@@ -62,7 +63,7 @@ class UnreadableRecord:
     error: str
 
 
-class RelationshipLedger(Application):
+class RelationshipLedger(Application[UUID]):
     """One aggregate per relationship; many relationships saved per transaction."""
 
     name = "relledger"
@@ -136,10 +137,8 @@ class RelationshipLedger(Application):
         if cache is None:
             return
         for aggregate_id in touched:
-            try:
+            with suppress(KeyError):
                 cache.get(aggregate_id, evict=True)
-            except KeyError:
-                pass
 
     def history(self, relationship_id: str, *, upto: int | None = None) -> list[StoredInteraction]:
         """A relationship's interactions in recorded order (the first `upto`, if given)."""
@@ -160,7 +159,7 @@ class RelationshipLedger(Application):
                     yield _stored(event)
                 except (MapperDeserialisationError, KeyError, TypeError, ValueError) as error:
                     yield UnreadableRecord(
-                        aggregate_id=notification.originator_id,
+                        aggregate_id=UUID(str(notification.originator_id)),
                         version=notification.originator_version,
                         error=str(error),
                     )

@@ -17,7 +17,6 @@ from domain.errors import LedgerError, PolicyError
 from domain.fold.records import Phase
 from domain.fold.stage import Stage
 from domain.ledger import RelationshipLedger, UnknownRelationship
-from domain.policy import Policy
 from projections.audit import verify_ledger
 from projections.replay import list_relationships, replay_relationship
 from projections.views import phase_change_view, standing_view, trust_change_view
@@ -123,7 +122,9 @@ def _opened(paths: list[str]) -> Iterator[list[tuple[str, BinaryIO, int | None]]
 @app.command()
 def ingest(
     ctx: typer.Context,
-    paths: Annotated[list[str], typer.Argument(help="JSONL files of interaction/v1 ('-' = stdin).")],
+    paths: Annotated[
+        list[str], typer.Argument(help="JSONL files of interaction/v1 ('-' = stdin).")
+    ],
     batch_size: Annotated[int, typer.Option(min=1, help="Interactions per transaction.")] = 500,
 ) -> None:
     """Record every valid line; report each rejected one as `line N: field: reason`."""
@@ -277,7 +278,11 @@ def verify(
                 "relationships": report.relationships,
                 "records": report.records,
                 "breaks": [
-                    {"relationship_id": b.relationship_id, "version": b.version, "problem": b.problem}
+                    {
+                        "relationship_id": b.relationship_id,
+                        "version": b.version,
+                        "problem": b.problem,
+                    }
                     for b in report.breaks
                 ],
                 "heads": report.heads,

@@ -12,11 +12,11 @@ import heapq
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-START = datetime(2025, 1, 6, 9, 0, tzinfo=timezone.utc)
+START = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,9 @@ _BASE = {
 }
 
 PERSONAS = [
-    Persona("loyal", {**_BASE, "agreement": 0.6, "collaboration": 1.0, "referral": 0.6}, 0.95, 0.3, 9),
+    Persona(
+        "loyal", {**_BASE, "agreement": 0.6, "collaboration": 1.0, "referral": 0.6}, 0.95, 0.3, 9
+    ),
     Persona("steady", {**_BASE, "agreement": 0.3, "collaboration": 0.4}, 0.9, 0.15, 12),
     Persona(
         "quarrelsome",
@@ -54,7 +56,14 @@ PERSONAS = [
     Persona("dormant", dict(_BASE), 0.85, 0.1, 45),
     Persona("revival", {**_BASE, "resolution": 0.5}, 0.8, 0.1, 12, ending="revival"),
     Persona("unfair", dict(_BASE), 0.85, 0.0, 11, perceived=(0.5, 0.85)),
-    Persona("generous", {**_BASE, "contribution": 0.5, "reward": 0.5}, 0.9, 0.4, 11, perceived=(1.1, 1.6)),
+    Persona(
+        "generous",
+        {**_BASE, "contribution": 0.5, "reward": 0.5},
+        0.9,
+        0.4,
+        11,
+        perceived=(1.1, 1.6),
+    ),
 ]
 
 

@@ -50,8 +50,10 @@ def test_ingest_reports_each_rejected_line_and_records_the_rest(cli, tmp_path: P
 
     mixed = tmp_path / "mixed.jsonl"
     mixed.write_text(
-        (DATA / "invalid.jsonl").read_text().splitlines()[3] + "\n"
-        + (DATA / "events.jsonl").read_text().splitlines()[0] + "\n"
+        (DATA / "invalid.jsonl").read_text().splitlines()[3]
+        + "\n"
+        + (DATA / "events.jsonl").read_text().splitlines()[0]
+        + "\n"
     )
     partial = cli("ingest", str(mixed))
     assert partial.exit_code == 1  # one bad line, yet the good one is not lost
@@ -70,8 +72,16 @@ def test_show_json_is_the_documented_object(loaded) -> None:
     assert result.exit_code == 0, result.output
     view = json.loads(result.stdout)
     assert list(view) == [
-        "relationship_id", "phase", "stage", "connection", "trust", "credibility_lost",
-        "cycle", "events", "fairness", "policy",
+        "relationship_id",
+        "phase",
+        "stage",
+        "connection",
+        "trust",
+        "credibility_lost",
+        "cycle",
+        "events",
+        "fairness",
+        "policy",
     ]
     expected = EXPECTED["acme/steady"]
     assert view["phase"] == "commitment" and view["policy"] == "v1"
@@ -105,8 +115,11 @@ def test_replay_as_of_version_and_policy(loaded, tmp_path: Path) -> None:
     assert first3["events"] == 3
     harsh = tmp_path / "harsh.toml"
     text = (Path(__file__).parents[1] / "domain/policies/v1.toml").read_text()
-    harsh.write_text(text.replace('version = "v1"', 'version = "harsh"').replace(
-        "gain_rate = 5.0", "gain_rate = 2.0"))
+    harsh.write_text(
+        text.replace('version = "v1"', 'version = "harsh"').replace(
+            "gain_rate = 5.0", "gain_rate = 2.0"
+        )
+    )
     other = json.loads(loaded("replay", "acme/steady", "--policy", str(harsh), "--json").stdout)
     assert other["policy"] == "harsh" and other["trust"] < now["trust"]
     naive = loaded("replay", "acme/steady", "--as-of", "2025-01-20T00:00:00")
@@ -150,29 +163,43 @@ def test_unreadable_store_is_a_message_not_a_traceback(tmp_path: Path) -> None:
     assert missing.exit_code == 3 and "no ledger at" in missing.stderr
     refused = runner.invoke(app, ["--db", "postgresql://nobody@127.0.0.1:1/none", "show", "x"])
     assert refused.exit_code == 3 and "cannot open the store" in refused.stderr
-    assert not isinstance(refused.exception, Exception) or isinstance(
-        refused.exception, SystemExit
-    )
+    assert not isinstance(refused.exception, Exception) or isinstance(refused.exception, SystemExit)
 
 
 def test_store_from_environment_and_demo_in_a_real_process(tmp_path: Path) -> None:
     env = {**os.environ, "RELLEDGER_DB": f"sqlite:///{tmp_path}/env.db"}
     demo = subprocess.run(
         [sys.executable, "-m", "relledger", "demo", "--relationships", "12", "--events", "20"],
-        capture_output=True, text=True, env=env, cwd=tmp_path, check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        check=True,
     )
     assert "demo data set" in demo.stdout and "largest trust drops" in demo.stdout
     assert "rejected 0" in demo.stdout
     assert (tmp_path / "env.db").exists()
     listed = subprocess.run(
         [sys.executable, "-m", "relledger", "list", "--json"],
-        capture_output=True, text=True, env=env, cwd=tmp_path, check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        check=True,
     )
     assert len(json.loads(listed.stdout)) == 12
 
 
 def test_help_lists_every_command() -> None:
     result = runner.invoke(app, ["--help"])
-    for command in ("ingest", "show", "trust-history", "phase-history", "replay", "list",
-                    "verify", "demo"):
+    for command in (
+        "ingest",
+        "show",
+        "trust-history",
+        "phase-history",
+        "replay",
+        "list",
+        "verify",
+        "demo",
+    ):
         assert command in result.stdout

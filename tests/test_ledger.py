@@ -37,8 +37,16 @@ def test_conformance_stories_recorded_and_replayed(ledger: RelationshipLedger) -
     assert report.duplicates > 0 and report.late > 0
     assert bad.recorded == 0
     assert [(r.line, r.error.field) for r in bad.rejections] == [
-        (1, "occurred_at"), (2, "kind"), (3, "amount"), (4, "json"), (5, "amount"),
-        (6, "colour"), (8, "currency"), (9, "actor"), (10, "parties"), (11, "outcome"),
+        (1, "occurred_at"),
+        (2, "kind"),
+        (3, "amount"),
+        (4, "json"),
+        (5, "amount"),
+        (6, "colour"),
+        (8, "currency"),
+        (9, "actor"),
+        (10, "parties"),
+        (11, "outcome"),
         (12, "relationship_id"),
     ]
     policy = load_policy()
@@ -59,8 +67,12 @@ def test_conformance_stories_recorded_and_replayed(ledger: RelationshipLedger) -
 
 def _line(**fields: object) -> str:
     base = {
-        "event_id": "e1", "source": "crm", "relationship_id": "acme/bistro",
-        "occurred_at": "2025-03-01T10:00:00Z", "kind": "contact", "actor": "customer",
+        "event_id": "e1",
+        "source": "crm",
+        "relationship_id": "acme/bistro",
+        "occurred_at": "2025-03-01T10:00:00Z",
+        "kind": "contact",
+        "actor": "customer",
         "parties": {"supplier": "acme", "customer": "bistro"},
     }
     base.update(fields)
@@ -71,8 +83,16 @@ def test_redelivery_is_a_counted_no_op_after_a_restart(store_url: str) -> None:
     first = open_ledger(store_url)
     items = [
         parse_interaction(_line()),
-        parse_interaction(_line(event_id="e2", kind="purchase", amount="120.00",
-                                currency="EUR", outcome="met", parties=None)),
+        parse_interaction(
+            _line(
+                event_id="e2",
+                kind="purchase",
+                amount="120.00",
+                currency="EUR",
+                outcome="met",
+                parties=None,
+            )
+        ),
     ]
     assert first.record_batch(items) == [Recorded.RECORDED, Recorded.RECORDED]
     first.close()
@@ -96,27 +116,59 @@ def test_idempotent_across_processes(store_url: str, tmp_path: Path) -> None:
 def test_late_event_is_recorded_and_flagged(ledger: RelationshipLedger) -> None:
     items = [
         parse_interaction(_line()),
-        parse_interaction(_line(event_id="e2", occurred_at="2025-04-01T10:00:00Z",
-                                kind="communication", parties=None)),
-        parse_interaction(_line(event_id="e3", occurred_at="2025-03-15T10:00:00Z",
-                                kind="communication", parties=None)),
+        parse_interaction(
+            _line(
+                event_id="e2",
+                occurred_at="2025-04-01T10:00:00Z",
+                kind="communication",
+                parties=None,
+            )
+        ),
+        parse_interaction(
+            _line(
+                event_id="e3",
+                occurred_at="2025-03-15T10:00:00Z",
+                kind="communication",
+                parties=None,
+            )
+        ),
     ]
     assert ledger.record_batch(items) == [Recorded.RECORDED, Recorded.RECORDED, Recorded.LATE]
     assert [stored.late for stored in ledger.history("acme/bistro")] == [False, False, True]
 
 
 def test_contradictions_are_rejected_and_change_nothing(ledger: RelationshipLedger) -> None:
-    ledger.record_batch([
-        parse_interaction(_line()),
-        parse_interaction(_line(event_id="e2", kind="purchase", amount="10.00",
-                                currency="EUR", outcome="met", parties=None)),
-    ])
-    outcomes = ledger.record_batch([
-        parse_interaction(_line(event_id="e3", kind="purchase", amount="10.00",
-                                currency="USD", outcome="met", parties=None)),
-        parse_interaction(_line(event_id="e4", parties={"supplier": "other", "customer": "x"})),
-        parse_interaction(_line(event_id="e5", kind="communication", parties=None)),
-    ])
+    ledger.record_batch(
+        [
+            parse_interaction(_line()),
+            parse_interaction(
+                _line(
+                    event_id="e2",
+                    kind="purchase",
+                    amount="10.00",
+                    currency="EUR",
+                    outcome="met",
+                    parties=None,
+                )
+            ),
+        ]
+    )
+    outcomes = ledger.record_batch(
+        [
+            parse_interaction(
+                _line(
+                    event_id="e3",
+                    kind="purchase",
+                    amount="10.00",
+                    currency="USD",
+                    outcome="met",
+                    parties=None,
+                )
+            ),
+            parse_interaction(_line(event_id="e4", parties={"supplier": "other", "customer": "x"})),
+            parse_interaction(_line(event_id="e5", kind="communication", parties=None)),
+        ]
+    )
     assert isinstance(outcomes[0], ContradictsRelationship) and outcomes[0].field == "currency"
     assert isinstance(outcomes[1], ContradictsRelationship) and outcomes[1].field == "parties"
     assert outcomes[2] is Recorded.RECORDED
@@ -136,11 +188,15 @@ def test_two_writers_on_one_store_never_lose_or_double(store_url: str) -> None:
     one.record_batch([parse_interaction(_line())])
     two.record_batch([parse_interaction(_line(event_id="e2", kind="communication", parties=None))])
     # `one` still caches version 1; its next save conflicts and must be retried.
-    outcomes = one.record_batch([
-        parse_interaction(_line(event_id="e3", kind="communication", parties=None)),
-        parse_interaction(_line(event_id="e2", kind="communication", parties=None)),
-    ])
+    outcomes = one.record_batch(
+        [
+            parse_interaction(_line(event_id="e3", kind="communication", parties=None)),
+            parse_interaction(_line(event_id="e2", kind="communication", parties=None)),
+        ]
+    )
     assert outcomes == [Recorded.RECORDED, Recorded.DUPLICATE]
     assert [s.record["event_id"] for s in open_ledger(store_url).history("acme/bistro")] == [
-        "e1", "e2", "e3",
+        "e1",
+        "e2",
+        "e3",
     ]

@@ -29,9 +29,7 @@ def _verify(db: Path, *args: str):
 
 def _rows(db: Path, relationship: str) -> list[tuple[int, bytes]]:
     with sqlite3.connect(db) as conn:
-        rows = conn.execute(
-            "SELECT rowid, state FROM stored_events ORDER BY rowid"
-        ).fetchall()
+        rows = conn.execute("SELECT rowid, state FROM stored_events ORDER BY rowid").fetchall()
     return [(rowid, state) for rowid, state in rows if relationship.encode() in state]
 
 

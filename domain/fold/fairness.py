@@ -26,7 +26,7 @@ class FairnessStatus(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Ledger:
-    """The running totals; `value_gap` is Σ(perceived − paid) over transactions."""
+    """The running totals; `value_gap` is sum(perceived - paid) over transactions."""
 
     supplier_contributed: Decimal = ZERO
     supplier_received: Decimal = ZERO

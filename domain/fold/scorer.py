@@ -209,14 +209,19 @@ class Scorer:
                 and "failed_exploration" not in fired
             ):
                 return Phase.DISSOLUTION, "failed_exploration"
-            if self.successes >= rules.expansion_min_successes and level >= rules.expansion_min_trust:
+            if (
+                self.successes >= rules.expansion_min_successes
+                and level >= rules.expansion_min_trust
+            ):
                 return Phase.EXPANSION, "proven_in_exploration"
             return None
         if phase is Phase.EXPANSION:
             if level < rules.expansion_exit_below:
                 return Phase.EXPLORATION, "trust_below_expansion"
-            if level >= rules.commitment_min_trust and self._old_enough() and (
-                self.agreement_seen or self.successes >= rules.commitment_min_successes
+            if (
+                level >= rules.commitment_min_trust
+                and self._old_enough()
+                and (self.agreement_seen or self.successes >= rules.commitment_min_successes)
             ):
                 return Phase.COMMITMENT, "committed"
             return None
@@ -230,9 +235,7 @@ class Scorer:
         return age >= timedelta(days=self.policy.phase.commitment_min_age_days)
 
 
-def replay(
-    facts: Iterable[Fact], policy: Policy, as_of: datetime | None = None
-) -> Scorer:
+def replay(facts: Iterable[Fact], policy: Policy, as_of: datetime | None = None) -> Scorer:
     """Fold facts in recorded order; with `as_of`, only those that occurred by then."""
     scorer = Scorer(policy)
     if as_of is None:

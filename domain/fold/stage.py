@@ -56,9 +56,7 @@ class Volume:
         if end - self.first_at < window:
             return Stage.EMERGING
         last = sum((a for at, a in self.recent if end - window < at <= end), ZERO)
-        before = sum(
-            (a for at, a in self.recent if end - 2 * window < at <= end - window), ZERO
-        )
+        before = sum((a for at, a in self.recent if end - 2 * window < at <= end - window), ZERO)
         if before == ZERO:
             return Stage.GROWTH if last > ZERO else Stage.DECLINE
         change = (last - before) / before

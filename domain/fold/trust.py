@@ -35,7 +35,7 @@ def after_dormancy(trust: float, gap_days: float, rules: TrustRules) -> float:
     dormancy = rules.dormancy
     if gap_days <= dormancy.after_days or trust <= dormancy.target:
         return trust
-    fraction = 1.0 - 2.0 ** (-gap_days / dormancy.half_life_days)
+    fraction: float = 1.0 - 2.0 ** (-gap_days / dormancy.half_life_days)
     return trust - (trust - dormancy.target) * fraction
 
 
