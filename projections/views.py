@@ -6,6 +6,7 @@ Trust and the fairness index are numbers rounded to 4 places; money is decimal t
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from domain.fold.fairness import Fairness
@@ -14,7 +15,7 @@ from domain.fold.records import PhaseChange, Standing, TrustChange
 PLACES = 4
 
 
-def _number(value: float) -> float:
+def _number(value: float | Decimal) -> float:
     return round(float(value), PLACES)
 
 

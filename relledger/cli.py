@@ -6,6 +6,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any, BinaryIO, TypeVar
 
@@ -132,7 +133,7 @@ def ingest(
     total = IngestReport()
     with _opened(paths) as handles:
         for name, handle, size in handles:
-            report = _run(lambda h=handle, n=name, s=size: _ingest_one(ledger, h, n, s, batch_size))
+            report = _run(partial(_ingest_one, ledger, handle, name, size, batch_size))
             prefix = f"{name}: " if len(handles) > 1 else ""
             for rejection in report.rejections:
                 render.err.print(f"{prefix}{rejection}", markup=False)

@@ -67,8 +67,8 @@ def standing_table(view: dict[str, Any], title: str | None = None) -> Table:
 def history_table(title: str, columns: list[str], rows: Iterable[dict[str, Any]]) -> Table:
     table = Table(title=title, title_justify="left")
     for column in columns:
-        justify = "right" if column in ("before", "after", "delta") else "left"
-        table.add_column(column, justify=justify)
+        numeric = column in ("before", "after", "delta")
+        table.add_column(column, justify="right" if numeric else "left")
     for row in rows:
         cells = []
         for column in columns:
