@@ -95,7 +95,8 @@ class Scorer:
         gap_days = (at - self.clock).total_seconds() / _SECONDS_PER_DAY
         self.clock = at
         faded = trust.after_dormancy(self.trust, gap_days, self.policy.trust)
-        self._set_trust(fact, faded, trust.DORMANCY_RULE)
+        if faded != self.trust:
+            self._set_trust(fact, faded, trust.DORMANCY_RULE)
 
     def _score_trust(self, fact: Fact) -> None:
         if fact.kind is Kind.BREACH:

@@ -11,6 +11,7 @@ from collections import deque
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from functools import lru_cache
 
 from domain.contract import TRANSACTIONS
 from domain.fold.facts import Fact
@@ -24,6 +25,11 @@ class Stage(StrEnum):
     GROWTH = "growth"
     MATURITY = "maturity"
     DECLINE = "decline"
+
+
+@lru_cache(maxsize=8)
+def _two_windows(window_days: float) -> timedelta:
+    return 2 * timedelta(days=window_days)
 
 
 class Volume:
@@ -43,7 +49,7 @@ class Volume:
         self.count += 1
         if self.first_at is None or at < self.first_at:
             self.first_at = at
-        horizon = clock - 2 * timedelta(days=rules.window_days)
+        horizon = clock - _two_windows(rules.window_days)
         while self.recent and self.recent[0][0] <= horizon:
             self.recent.popleft()
         if at > horizon:
