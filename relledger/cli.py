@@ -222,11 +222,8 @@ def trust_history(ctx: typer.Context, relationship_id: RelId, json: JsonFlag = F
     """Every trust change in order, with the event and rule that caused it."""
     found = _run(lambda: replay_relationship(ctx.obj.ledger(), relationship_id, load_policy()))
     rows = [trust_change_view(change) for change in found.scorer.trust_changes]
-    if json:
-        render.print_json(rows)
-        return
     columns = ["occurred_at", "event_id", "rule", "before", "after", "delta", "policy"]
-    render.out.print(render.history_table(f"trust history of {relationship_id}", columns, rows))
+    _print_history(f"trust history of {relationship_id}", columns, rows, json)
 
 
 @app.command("phase-history")
@@ -234,11 +231,21 @@ def phase_history(ctx: typer.Context, relationship_id: RelId, json: JsonFlag = F
     """Every phase change in order, with the event and rule that caused it."""
     found = _run(lambda: replay_relationship(ctx.obj.ledger(), relationship_id, load_policy()))
     rows = [phase_change_view(change) for change in found.scorer.phase_changes]
-    if json:
+    _print_history(
+        f"phase history of {relationship_id}",
+        ["occurred_at", "event_id", "from", "to", "rule"],
+        rows,
+        json,
+    )
+
+
+def _print_history(
+    title: str, columns: list[str], rows: list[dict[str, Any]], as_json: bool
+) -> None:
+    if as_json:
         render.print_json(rows)
-        return
-    columns = ["occurred_at", "event_id", "from", "to", "rule"]
-    render.out.print(render.history_table(f"phase history of {relationship_id}", columns, rows))
+    else:
+        render.out.print(render.history_table(title, columns, rows))
 
 
 @app.command("list")
