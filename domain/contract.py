@@ -7,8 +7,9 @@ kind (a purchase needs an amount, a termination a mode). Both report through
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -77,24 +78,31 @@ _NEEDS_REF = frozenset({Kind.PROMISE_KEPT, Kind.PROMISE_BROKEN})
 _MAY_REF = _NEEDS_REF | {Kind.RESOLUTION}
 
 
+_DECIMAL = re.compile(r"-?[0-9]{1,15}(\.[0-9]{1,6})?")
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ]")
+
+
 def _decimal_string(value: object) -> Decimal:
-    """Money arrives as a string so that no float ever rounds it on the way in."""
+    """Money arrives as plain decimal text, so no float ever rounds it on the way in.
+
+    At most 15 digits before the point and 6 after: sums of such amounts stay exact
+    in `Decimal`'s default 28-digit context, so money is exact end to end.
+    """
     if isinstance(value, Decimal):
         return value
     if not isinstance(value, str):
         raise ValueError('must be a decimal string such as "12.50", not a JSON number')
-    try:
-        number = Decimal(value)
-    except InvalidOperation:
-        raise ValueError(f"{value!r} is not a decimal number") from None
-    if not number.is_finite():
-        raise ValueError(f"{value!r} is not a finite number")
-    return number
+    if not _DECIMAL.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not a plain decimal (digits, an optional point, at most 15 "
+            "digits before it and 6 after)"
+        )
+    return Decimal(value)
 
 
 def _iso_string(value: object) -> object:
-    """Reject epoch numbers: the contract wants ISO 8601 text with an explicit offset."""
-    if isinstance(value, datetime | str):
+    """Only ISO 8601 text: epoch seconds, as numbers or as strings, are refused."""
+    if isinstance(value, datetime) or (isinstance(value, str) and _ISO_DATE.match(value)):
         return value
     raise ValueError("must be an ISO 8601 timestamp string with a timezone")
 

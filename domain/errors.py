@@ -23,8 +23,9 @@ class InteractionRejected(LedgerError):
 class ContractViolation(InteractionRejected):
     """The message itself breaks `interaction/v1` (bad JSON, a missing or malformed field).
 
-    A message can break several rules at once; `problems` lists them all so a
-    producer fixes everything in one round trip. `field`/`reason` are the first.
+    A message can break several rules at once; `problems` lists every shape problem
+    (or, once the shape is right, every kind rule broken) so a producer fixes them in
+    one round trip. `field`/`reason` are the first.
     """
 
     def __init__(self, field: str, reason: str) -> None:
