@@ -16,7 +16,12 @@ from typing import Any, ClassVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
-from eventsourcing.persistence import IntegrityError, MapperDeserialisationError, Tracking
+from eventsourcing.persistence import (
+    IntegrityError,
+    MapperDeserialisationError,
+    ProcessRecorder,
+    Tracking,
+)
 from eventsourcing.utils import get_topic
 
 from domain.chain import ChainEntry
@@ -76,6 +81,17 @@ class RelationshipLedger(Application[UUID]):
         "AGGREGATE_CACHE_FASTFORWARD": "n",
         "DEEPCOPY_FROM_AGGREGATE_CACHE": "n",
     }
+
+    def construct_recorder(self) -> ProcessRecorder:
+        """A process recorder, so a consumer's position (a `Tracking`) can commit in the
+        same transaction as the events it produced: the library's exactly-once idiom."""
+        return self.factory.process_recorder()
+
+    @property
+    def positions(self) -> ProcessRecorder:
+        """Where each upstream consumer has got to (`max_tracking_id(name)`)."""
+        assert isinstance(self.recorder, ProcessRecorder)
+        return self.recorder
 
     def record_batch(
         self, items: Sequence[Interaction], tracking: Tracking | None = None

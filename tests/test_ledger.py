@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from eventsourcing.persistence import IntegrityError, Tracking
 
 from consumers.jsonl import ingest_lines
 from domain.contract import parse_interaction
@@ -200,3 +201,17 @@ def test_two_writers_on_one_store_never_lose_or_double(store_url: str) -> None:
         "e2",
         "e3",
     ]
+
+
+def test_a_consumer_position_commits_with_its_events(store_url: str) -> None:
+    """Exactly-once for upstream consumers: events and position land together or not at all."""
+    ledger = open_ledger(store_url)
+    ledger.record_batch([parse_interaction(_line())], tracking=Tracking("kafka:t:0", 10))
+    assert open_ledger(store_url).positions.max_tracking_id("kafka:t:0") == 10
+    # A batch replayed from an older position is refused whole: nothing half-applied.
+    with pytest.raises(IntegrityError):
+        ledger.record_batch(
+            [parse_interaction(_line(event_id="e2", kind="communication", parties=None))],
+            tracking=Tracking("kafka:t:0", 10),
+        )
+    assert [s.record["event_id"] for s in open_ledger(store_url).history("acme/bistro")] == ["e1"]
