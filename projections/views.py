@@ -15,18 +15,18 @@ from domain.fold.records import PhaseChange, Standing, TrustChange
 PLACES = 4
 
 
-def _number(value: float | Decimal) -> float:
+def number(value: float | Decimal) -> float:
     return round(float(value), PLACES)
 
 
-def _when(moment: datetime) -> str:
+def when(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
 
 
 def fairness_view(fairness: Fairness) -> dict[str, Any]:
     totals = fairness.totals
     return {
-        "index": _number(fairness.index),
+        "index": number(fairness.index),
         "status": fairness.status.value,
         "value_gap": str(totals.value_gap),
         "supplier": {
@@ -46,7 +46,7 @@ def standing_view(relationship_id: str, standing: Standing) -> dict[str, Any]:
         "phase": None if standing.phase is None else standing.phase.value,
         "stage": standing.stage.value,
         "connection": standing.connection.value,
-        "trust": _number(standing.trust),
+        "trust": number(standing.trust),
         "credibility_lost": standing.credibility_lost,
         "cycle": standing.cycle,
         "events": standing.events,
@@ -58,11 +58,11 @@ def standing_view(relationship_id: str, standing: Standing) -> dict[str, Any]:
 def trust_change_view(change: TrustChange) -> dict[str, Any]:
     return {
         "event_id": change.event_id,
-        "occurred_at": _when(change.occurred_at),
+        "occurred_at": when(change.occurred_at),
         "rule": change.rule,
-        "before": _number(change.before),
-        "after": _number(change.after),
-        "delta": _number(change.delta),
+        "before": number(change.before),
+        "after": number(change.after),
+        "delta": number(change.delta),
         "policy": change.policy,
     }
 
@@ -70,7 +70,7 @@ def trust_change_view(change: TrustChange) -> dict[str, Any]:
 def phase_change_view(change: PhaseChange) -> dict[str, Any]:
     return {
         "event_id": change.event_id,
-        "occurred_at": _when(change.occurred_at),
+        "occurred_at": when(change.occurred_at),
         "from": None if change.from_phase is None else change.from_phase.value,
         "to": change.to_phase.value,
         "rule": change.rule,

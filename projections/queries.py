@@ -1,0 +1,198 @@
+"""The questions users ask of the read models, as plain functions.
+
+The CLI calls these today and an HTTP API can call them tomorrow: each takes the
+view and plain arguments and returns JSON-ready data. They read the stable SQL
+views, so they always see the live generation, never a rebuild in progress.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from domain.fold.fairness import FairnessStatus
+from domain.fold.records import Connection, Phase
+from domain.fold.stage import Stage
+from domain.ledger import RelationshipLedger
+from projections.rows import (
+    phase_change_from_row,
+    standing_from_row,
+    trust_change_from_row,
+    utc_text,
+)
+from projections.view import RelationshipView
+from projections.views import number
+
+
+class SortKey(StrEnum):
+    """What `list` can sort by (each maps to one indexed or cheap column)."""
+
+    RELATIONSHIP = "relationship_id"
+    TRUST = "trust"
+    FAIRNESS = "fairness_index"
+    EVENTS = "events"
+    LAST_EVENT = "last_event_utc"
+
+
+@dataclass(frozen=True)
+class Filters:
+    phase: Phase | None = None
+    stage: Stage | None = None
+    connection: Connection | None = None
+    fairness: FairnessStatus | None = None
+
+    def where(self) -> tuple[str, list[Any]]:
+        pairs = [
+            ("phase", self.phase),
+            ("stage", self.stage),
+            ("connection", self.connection),
+            ("fairness_status", self.fairness),
+        ]
+        chosen = [(column, value.value) for column, value in pairs if value is not None]
+        if not chosen:
+            return "", []
+        return " WHERE " + " AND ".join(f"{c} = ?" for c, _ in chosen), [v for _, v in chosen]
+
+
+def _name(view: RelationshipView, stable: str) -> str:
+    return view.dialect.name(stable)
+
+
+def standing(view: RelationshipView, relationship_id: str) -> dict[str, Any] | None:
+    rows = view.query(
+        f"SELECT * FROM {_name(view, 'relationship_summary')} WHERE relationship_id = ?",
+        [relationship_id],
+    )
+    return standing_from_row(rows[0]) if rows else None
+
+
+def trust_history(view: RelationshipView, relationship_id: str) -> list[dict[str, Any]]:
+    rows = view.query(
+        f"SELECT * FROM {_name(view, 'trust_changes')} WHERE relationship_id = ? "
+        "ORDER BY position, n",
+        [relationship_id],
+    )
+    return [trust_change_from_row(row) for row in rows]
+
+
+def phase_history(view: RelationshipView, relationship_id: str) -> list[dict[str, Any]]:
+    rows = view.query(
+        f"SELECT * FROM {_name(view, 'phase_changes')} WHERE relationship_id = ? "
+        "ORDER BY position, n",
+        [relationship_id],
+    )
+    return [phase_change_from_row(row) for row in rows]
+
+
+@dataclass(frozen=True)
+class Listing:
+    total: int
+    offset: int
+    items: list[dict[str, Any]]
+
+
+def list_relationships(
+    view: RelationshipView,
+    filters: Filters = Filters(),
+    *,
+    sort: SortKey = SortKey.RELATIONSHIP,
+    descending: bool = False,
+    limit: int = 50,
+    offset: int = 0,
+) -> Listing:
+    """One page of relationships matching `filters`, and how many match in all."""
+    where, params = filters.where()
+    table = _name(view, "relationship_summary")
+    total = view.query(f"SELECT COUNT(*) AS n FROM {table}{where}", params)[0]["n"]
+    direction = "DESC" if descending else "ASC"
+    tie = "" if sort is SortKey.RELATIONSHIP else ", relationship_id"
+    rows = view.query(
+        f"SELECT * FROM {table}{where} ORDER BY {sort.value} {direction}{tie} "
+        f"LIMIT {int(limit)} OFFSET {int(offset)}",
+        params,
+    )
+    return Listing(int(total), offset, [standing_from_row(row) for row in rows])
+
+
+def trust_drops(
+    view: RelationshipView,
+    since: datetime,
+    until: datetime,
+    *,
+    limit: int = 10,
+) -> list[dict[str, Any]]:
+    """Relationships whose trust fell most between `since` and `until`, with the causes.
+
+    The fall is the net of every change in the period (gains offset losses); the
+    causes are that period's falls, largest first, each naming its event and rule.
+    """
+    table = _name(view, "trust_changes")
+    period = [utc_text(since), utc_text(until)]
+    worst = view.query(
+        f"SELECT relationship_id, SUM(delta) AS net FROM {table} "
+        "WHERE occurred_utc >= ? AND occurred_utc <= ? GROUP BY relationship_id "
+        f"HAVING SUM(delta) < 0 ORDER BY net ASC, relationship_id LIMIT {int(limit)}",
+        period,
+    )
+    found = []
+    for row in worst:
+        causes = view.query(
+            f"SELECT * FROM {table} WHERE relationship_id = ? AND occurred_utc >= ? "
+            "AND occurred_utc <= ? AND delta < 0 ORDER BY delta ASC, position, n",
+            [row["relationship_id"], *period],
+        )
+        current = standing(view, row["relationship_id"])
+        found.append(
+            {
+                "relationship_id": row["relationship_id"],
+                "net_change": number(row["net"]),
+                "trust": None if current is None else current["trust"],
+                "phase": None if current is None else current["phase"],
+                "causes": [trust_change_from_row(cause) for cause in causes],
+            }
+        )
+    return found
+
+
+def distribution(view: RelationshipView) -> dict[str, dict[str, int]]:
+    """How many relationships are in each phase, stage, connection and fairness status."""
+    table = _name(view, "relationship_summary")
+    counts: dict[str, dict[str, int]] = {}
+    for column in ("phase", "stage", "connection", "fairness_status"):
+        rows = view.query(
+            f"SELECT {column} AS value, COUNT(*) AS n FROM {table} GROUP BY {column} "
+            f"ORDER BY {column}"
+        )
+        counts[column] = {str(row["value"]): int(row["n"]) for row in rows}
+    return counts
+
+
+def fairness_outliers(view: RelationshipView, *, limit: int = 10) -> list[dict[str, Any]]:
+    """The most one-sided exchanges, whichever party they favour."""
+    rows = view.query(
+        f"SELECT * FROM {_name(view, 'relationship_summary')} "
+        "WHERE fairness_status <> 'balanced' "
+        f"ORDER BY ABS(fairness_index) DESC, relationship_id LIMIT {int(limit)}"
+    )
+    return [standing_from_row(row) for row in rows]
+
+
+@dataclass(frozen=True)
+class Status:
+    generation: int
+    policy: str
+    position: int
+    head: int
+
+    @property
+    def lag(self) -> int:
+        return max(0, self.head - self.position)
+
+
+def status(view: RelationshipView, ledger: RelationshipLedger) -> Status:
+    """Which generation is live, under which policy, and how far behind the log it is."""
+    live = view.require_live()
+    position = view.max_tracking_id(view.generation(live.generation).tracking_name) or 0
+    return Status(live.generation, live.policy().version, position, ledger.head())

@@ -1,0 +1,186 @@
+"""The read models' tables, one set per generation, in SQL both backends accept.
+
+A rebuild writes a whole new generation beside the live one and then switches a
+pointer, so the live tables keep answering until the new ones are complete and
+checked. Stable SQL views (`relationship_summary`, `trust_changes`,
+`phase_changes`) always name the live generation, for the queries here and for
+anyone reading the database directly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SUMMARY_COLUMNS = (
+    "relationship_id",
+    "phase",
+    "stage",
+    "connection",
+    "trust",
+    "credibility_lost",
+    "cycle",
+    "events",
+    "late_events",
+    "open_disagreements",
+    "last_event_at",
+    "last_event_utc",
+    "fairness_index",
+    "fairness_status",
+    "value_gap",
+    "supplier_contributed",
+    "supplier_received",
+    "customer_contributed",
+    "customer_received",
+    "policy",
+    "position",
+    "state",
+)
+TRUST_COLUMNS = (
+    "relationship_id",
+    "position",
+    "n",
+    "event_id",
+    "occurred_at",
+    "occurred_utc",
+    "rule",
+    "trust_before",
+    "trust_after",
+    "delta",
+    "policy",
+)
+PHASE_COLUMNS = (
+    "relationship_id",
+    "position",
+    "n",
+    "event_id",
+    "occurred_at",
+    "occurred_utc",
+    "from_phase",
+    "to_phase",
+    "rule",
+)
+STABLE_NAMES = {
+    "summary": "relationship_summary",
+    "trust": "trust_changes",
+    "phase": "phase_changes",
+}
+META_TABLE = "relledger_projection"
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """The few places where SQLite and PostgreSQL differ, as far as these tables go."""
+
+    schema: str | None  # PostgreSQL schema; None for SQLite
+    real: str
+    bigint: str
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.schema is not None
+
+    def name(self, table: str) -> str:
+        return table if self.schema is None else f'"{self.schema}"."{table}"'
+
+    def sql(self, statement: str) -> str:
+        """Statements here are written with `?`; psycopg wants `%s`."""
+        return statement if self.schema is None else statement.replace("?", "%s")
+
+
+SQLITE = Dialect(schema=None, real="REAL", bigint="INTEGER")
+
+
+def postgres(schema: str) -> Dialect:
+    return Dialect(schema=schema, real="DOUBLE PRECISION", bigint="BIGINT")
+
+
+@dataclass(frozen=True)
+class Generation:
+    """The names and statements of one generation's tables."""
+
+    number: int
+    dialect: Dialect
+
+    def table(self, kind: str) -> str:
+        return self.dialect.name(f"{STABLE_NAMES[kind]}_g{self.number}")
+
+    @property
+    def tracking_name(self) -> str:
+        """This generation's position in the log, as an `eventsourcing` tracking record."""
+        return f"relationships_g{self.number}"
+
+    def create(self) -> list[str]:
+        d = self.dialect
+        summary, trust, phase = self.table("summary"), self.table("trust"), self.table("phase")
+        g = self.number
+        new = "CREATE TABLE IF NOT EXISTS"
+        return [
+            f"{new} {summary} (relationship_id TEXT PRIMARY KEY, phase TEXT, "
+            f"stage TEXT NOT NULL, connection TEXT NOT NULL, trust {d.real} NOT NULL, "
+            "credibility_lost INTEGER NOT NULL, cycle INTEGER NOT NULL, "
+            "events INTEGER NOT NULL, late_events INTEGER NOT NULL, "
+            "open_disagreements INTEGER NOT NULL, last_event_at TEXT, last_event_utc TEXT, "
+            f"fairness_index {d.real} NOT NULL, fairness_status TEXT NOT NULL, "
+            "value_gap TEXT NOT NULL, supplier_contributed TEXT NOT NULL, "
+            "supplier_received TEXT NOT NULL, customer_contributed TEXT NOT NULL, "
+            "customer_received TEXT NOT NULL, policy TEXT NOT NULL, "
+            f"position {d.bigint} NOT NULL, state TEXT NOT NULL)",
+            f"{new} {trust} (relationship_id TEXT NOT NULL, position {d.bigint} NOT NULL, "
+            "n INTEGER NOT NULL, event_id TEXT NOT NULL, occurred_at TEXT NOT NULL, "
+            f"occurred_utc TEXT NOT NULL, rule TEXT NOT NULL, trust_before {d.real} NOT NULL, "
+            f"trust_after {d.real} NOT NULL, delta {d.real} NOT NULL, policy TEXT NOT NULL, "
+            "PRIMARY KEY (relationship_id, position, n))",
+            f"{new} {phase} (relationship_id TEXT NOT NULL, position {d.bigint} NOT NULL, "
+            "n INTEGER NOT NULL, event_id TEXT NOT NULL, occurred_at TEXT NOT NULL, "
+            "occurred_utc TEXT NOT NULL, from_phase TEXT, to_phase TEXT NOT NULL, "
+            "rule TEXT NOT NULL, PRIMARY KEY (relationship_id, position, n))",
+            f"CREATE INDEX IF NOT EXISTS {_index(d, f'summary_g{g}_phase')} ON {summary} "
+            "(phase, relationship_id)",
+            f"CREATE INDEX IF NOT EXISTS {_index(d, f'trust_g{g}_when')} ON {trust} (occurred_utc)",
+        ]
+
+    def drop(self) -> list[str]:
+        return [f"DROP TABLE IF EXISTS {self.table(kind)}" for kind in STABLE_NAMES]
+
+    def point_views(self) -> list[str]:
+        """Make the stable view names show this generation."""
+        statements = []
+        for kind, stable in STABLE_NAMES.items():
+            view = self.dialect.name(stable)
+            statements.append(f"DROP VIEW IF EXISTS {view}")
+            statements.append(f"CREATE VIEW {view} AS SELECT * FROM {self.table(kind)}")
+        return statements
+
+    def upsert_summary(self) -> str:
+        columns = ", ".join(SUMMARY_COLUMNS)
+        marks = ", ".join("?" for _ in SUMMARY_COLUMNS)
+        updates = ", ".join(f"{c} = excluded.{c}" for c in SUMMARY_COLUMNS[1:])
+        return self.dialect.sql(
+            f"INSERT INTO {self.table('summary')} ({columns}) VALUES ({marks}) "
+            f"ON CONFLICT (relationship_id) DO UPDATE SET {updates}"
+        )
+
+    def insert(self, kind: str, columns: tuple[str, ...]) -> str:
+        marks = ", ".join("?" for _ in columns)
+        return self.dialect.sql(
+            f"INSERT INTO {self.table(kind)} ({', '.join(columns)}) VALUES ({marks})"
+        )
+
+    def select_states(self, count: int) -> str:
+        marks = ", ".join("?" for _ in range(count))
+        return self.dialect.sql(
+            f"SELECT relationship_id, state FROM {self.table('summary')} "
+            f"WHERE relationship_id IN ({marks})"
+        )
+
+
+def _index(dialect: Dialect, name: str) -> str:
+    """Index names live in the schema of their table; only the bare name is given."""
+    return f'"{name}"' if dialect.is_postgres else name
+
+
+def meta_create(dialect: Dialect) -> str:
+    return (
+        f"CREATE TABLE IF NOT EXISTS {dialect.name(META_TABLE)} (name TEXT PRIMARY KEY, "
+        "generation INTEGER NOT NULL, policy TEXT NOT NULL)"
+    )

@@ -1,0 +1,212 @@
+"""The read models' store: tables written with their tracking record, per backend.
+
+As in `eventsourcing`'s examples/ftsprojection, the view is the library's own
+tracking recorder extended with the view's tables, so every write of rows and
+the log position it reached share one transaction: a crash leaves either both
+or neither, and a restart resumes exactly after the last committed page.
+
+Writers (a follower, `ingest`, a rebuild's switch) first lock the one row of
+`relledger_projection`; that serialises them on PostgreSQL (row lock) and takes
+SQLite's write lock up front, so two of them never interleave a page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from eventsourcing.persistence import Tracking, TrackingRecorder
+from eventsourcing.postgres import PostgresTrackingRecorder
+from eventsourcing.sqlite import SQLiteTrackingRecorder
+
+from domain.errors import LedgerError
+from domain.ledger import RelationshipLedger
+from domain.policy import Policy
+from projections.rows import Row
+from projections.tables import (
+    META_TABLE,
+    PHASE_COLUMNS,
+    SQLITE,
+    TRUST_COLUMNS,
+    Dialect,
+    Generation,
+    meta_create,
+    postgres,
+)
+
+PROJECTION = "relationships"
+_CHUNK = 500
+
+
+class ReadModelsMissing(LedgerError):
+    """No read models yet: nothing was ever projected into this store."""
+
+
+@dataclass(frozen=True)
+class Live:
+    """Which generation of tables answers queries, and the policy that made it."""
+
+    generation: int
+    policy_json: str
+
+    def policy(self) -> Policy:
+        return Policy.model_validate_json(self.policy_json)
+
+
+@dataclass(frozen=True)
+class Page:
+    """One transaction's worth of projected rows, and the log position they reach."""
+
+    position: int
+    summaries: Sequence[Row]
+    trust: Sequence[Row]
+    phases: Sequence[Row]
+
+
+class RelationshipView(TrackingRecorder):
+    """Backend-neutral operations; a subclass supplies the dialect and the recorder."""
+
+    dialect: Dialect
+    datastore: Any
+
+    def create_table(self) -> None:
+        """The library's tracking table, then the projection's metadata table."""
+        super().create_table()  # type: ignore[misc]
+        with self.transaction() as cursor:
+            cursor.execute(meta_create(self.dialect))
+
+    def generation(self, number: int) -> Generation:
+        return Generation(number, self.dialect)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Any]:
+        with self.datastore.transaction(commit=True) as cursor:
+            yield cursor
+
+    def _execute(self, cursor: Any, statement: str, params: Sequence[Any] = ()) -> None:
+        cursor.execute(self.dialect.sql(statement), params)
+
+    def live(self) -> Live | None:
+        with self.datastore.transaction(commit=False) as cursor:
+            self._execute(
+                cursor,
+                f"SELECT generation, policy FROM {self.dialect.name(META_TABLE)} WHERE name = ?",
+                (PROJECTION,),
+            )
+            row = cursor.fetchone()
+        return None if row is None else Live(row["generation"], row["policy"])
+
+    def require_live(self) -> Live:
+        live = self.live()
+        if live is None:
+            raise ReadModelsMissing(
+                "no read models in this store yet: run relledger project (or ingest something)"
+            )
+        return live
+
+    def ensure_live(self, policy: Policy) -> Live:
+        """Create generation 1 under `policy` on first use; otherwise leave things be."""
+        live = self.live()
+        if live is not None:
+            return live
+        with self.transaction() as cursor:
+            self._execute(
+                cursor,
+                f"INSERT INTO {self.dialect.name(META_TABLE)} (name, generation, policy) "
+                "VALUES (?, 1, ?) ON CONFLICT (name) DO NOTHING",
+                (PROJECTION, policy.model_dump_json()),
+            )
+            # Whoever inserted (this process or a racing one), the live tables exist after.
+            live = self.claim(cursor)
+            current = self.generation(live.generation)
+            self.execute_all(cursor, [*current.create(), *current.point_views()])
+        return live
+
+    def claim(self, cursor: Any) -> Live:
+        """Lock the projection for this transaction and say what is live."""
+        meta = self.dialect.name(META_TABLE)
+        if self.dialect.is_postgres:
+            self._execute(
+                cursor,
+                f"SELECT generation, policy FROM {meta} WHERE name = ? FOR UPDATE",
+                (PROJECTION,),
+            )
+        else:
+            # A write first: SQLite then holds its write lock for the whole transaction.
+            self._execute(
+                cursor, f"UPDATE {meta} SET generation = generation WHERE name = ?", (PROJECTION,)
+            )
+            self._execute(
+                cursor, f"SELECT generation, policy FROM {meta} WHERE name = ?", (PROJECTION,)
+            )
+        row = cursor.fetchone()
+        if row is None:
+            raise ReadModelsMissing("the read models' metadata row has gone")
+        return Live(row["generation"], row["policy"])
+
+    def position(self, cursor: Any, generation: Generation) -> int:
+        found: int | None = self._max_tracking_id(generation.tracking_name, cursor)  # type: ignore[attr-defined]
+        return found or 0
+
+    def has_position(self, generation: Generation) -> bool:
+        return self.max_tracking_id(generation.tracking_name) is not None
+
+    def load_states(
+        self, cursor: Any, generation: Generation, relationship_ids: Sequence[str]
+    ) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for start in range(0, len(relationship_ids), _CHUNK):
+            chunk = relationship_ids[start : start + _CHUNK]
+            cursor.execute(generation.select_states(len(chunk)), chunk)
+            found.update((row["relationship_id"], row["state"]) for row in cursor.fetchall())
+        return found
+
+    def write(self, cursor: Any, generation: Generation, page: Page) -> None:
+        """Rows and position together: the exactly-once effect of projecting a page."""
+        if page.summaries:
+            cursor.executemany(generation.upsert_summary(), page.summaries)
+        if page.trust:
+            cursor.executemany(generation.insert("trust", TRUST_COLUMNS), page.trust)
+        if page.phases:
+            cursor.executemany(generation.insert("phase", PHASE_COLUMNS), page.phases)
+        self._insert_tracking(cursor, Tracking(generation.tracking_name, page.position))  # type: ignore[attr-defined]
+
+    def execute_all(self, cursor: Any, statements: Iterable[str]) -> None:
+        for statement in statements:
+            cursor.execute(statement)
+
+    def switch(self, cursor: Any, new: Generation, old: Generation, policy: Policy) -> None:
+        """Make `new` the live generation and drop `old`, in the caller's transaction."""
+        self._execute(
+            cursor,
+            f"UPDATE {self.dialect.name(META_TABLE)} SET generation = ?, policy = ? WHERE name = ?",
+            (new.number, policy.model_dump_json(), PROJECTION),
+        )
+        self.execute_all(cursor, [*new.point_views(), *old.drop()])
+
+    def query(self, statement: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        """Rows as dicts, for the plain query functions (read-only transaction)."""
+        with self.datastore.transaction(commit=False) as cursor:
+            self._execute(cursor, statement, params)
+            return [dict(row) for row in cursor.fetchall()]
+
+
+class SQLiteRelationshipView(RelationshipView, SQLiteTrackingRecorder):
+    dialect = SQLITE
+
+
+class PostgresRelationshipView(RelationshipView, PostgresTrackingRecorder):
+    @property
+    def dialect(self) -> Dialect:  # type: ignore[override]
+        return postgres(self.datastore.schema)
+
+
+def open_view(ledger: RelationshipLedger) -> RelationshipView:
+    """The read models of `ledger`, in the same database (through the same datastore)."""
+    sqlite = isinstance(ledger.recorder, SQLiteTrackingRecorder)
+    view_class = SQLiteRelationshipView if sqlite else PostgresRelationshipView
+    view = ledger.factory.tracking_recorder(view_class)
+    assert isinstance(view, RelationshipView)
+    return view

@@ -1,0 +1,98 @@
+"""The `relledger` Typer application and what its command modules share.
+
+Command modules (`cli`, `cli_read`) register on `app`; only they and this module
+know about options, exit codes and rendering. Errors of the ledger become a
+message and an exit code here, never a traceback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Annotated, TypeVar
+
+import typer
+
+from domain.errors import LedgerError, PolicyError
+from domain.ledger import RelationshipLedger, UnknownRelationship
+from projections.view import RelationshipView, open_view
+from relledger import render
+from relledger.store import StoreUnavailable, open_ledger, store_url_from
+
+EXIT_REJECTED = 1
+EXIT_UNKNOWN = 2
+EXIT_STORE = 3
+
+app = typer.Typer(
+    name="relledger",
+    help="An event-sourced relationship ledger: record interactions, ask where each "
+    "relationship stands and why, and audit its history.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+T = TypeVar("T")
+
+
+class Context:
+    def __init__(self, db: str | None) -> None:
+        self.url = store_url_from(db)
+
+    def ledger(self, *, must_exist: bool = True) -> RelationshipLedger:
+        return open_ledger(self.url, must_exist=must_exist)
+
+    def view(self) -> tuple[RelationshipLedger, RelationshipView]:
+        """The ledger and its read models, for commands that answer from them."""
+        ledger = self.ledger()
+        return ledger, open_view(ledger)
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db",
+            help="Store URL: sqlite:///path/file.db or postgresql://user@host:port/dbname "
+            "[env RELLEDGER_DB; default sqlite:///relledger.db]",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    ctx.obj = Context(db)
+
+
+def run(action: Callable[[], T]) -> T:
+    """Turn the ledger's own errors into a message and an exit code, never a traceback."""
+    try:
+        return action()
+    except UnknownRelationship as error:
+        render.err.print(f"[red]error:[/] {error}")
+        raise typer.Exit(EXIT_UNKNOWN) from None
+    except StoreUnavailable as error:
+        render.err.print(f"[red]error:[/] {error}")
+        raise typer.Exit(EXIT_STORE) from None
+    except PolicyError as error:
+        render.err.print(f"[red]error:[/] {error}")
+        raise typer.Exit(EXIT_UNKNOWN) from None
+    except LedgerError as error:
+        render.err.print(f"[red]error:[/] {error}")
+        raise typer.Exit(EXIT_STORE) from None
+
+
+def timestamp(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not an ISO 8601 timestamp") from None
+    if moment.tzinfo is None:
+        raise typer.BadParameter(f"{value!r} has no timezone (add Z or +01:00)")
+    return moment
+
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for other programs.")]
+RelId = Annotated[str, typer.Argument(help="The relationship_id producers use.")]

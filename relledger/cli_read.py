@@ -1,0 +1,355 @@
+"""Commands answered from the read models, and the commands that keep them current.
+
+`show`, `list`, `trust-history`, `phase-history`, `at-risk` and `stats` read the
+live read models (and say so when those lag behind the log); `project` catches
+them up or follows the log; `projections rebuild` rebuilds them from zero.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from domain.fold.fairness import FairnessStatus
+from domain.fold.records import Connection, Phase
+from domain.fold.stage import Stage
+from domain.ledger import RelationshipLedger, UnknownRelationship
+from projections import queries
+from projections.projector import CatchUp, Projector
+from projections.rebuild import RebuildReport, rebuild
+from projections.view import RelationshipView
+from relledger import render
+from relledger.app import EXIT_REJECTED, JsonFlag, RelId, app, run, timestamp
+from relledger.policies import load_policy
+
+projections_app = typer.Typer(
+    help="Rebuild the read models from the log, or see how far behind they are.",
+    no_args_is_help=True,
+)
+app.add_typer(projections_app, name="projections")
+
+
+def _progress(label: str, enabled: bool = True) -> Progress:
+    return Progress(
+        TextColumn(f"[bold]{label}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=render.err,
+        disable=not (enabled and render.err.is_terminal),
+        transient=True,
+    )
+
+
+def project_now(ledger: RelationshipLedger, view: RelationshipView) -> CatchUp:
+    """Bring the read models up to the log's head, with a progress bar on a terminal."""
+    view.ensure_live(load_policy())
+    projector = Projector(ledger, view)
+    with _progress("projecting") as progress:
+        task = progress.add_task("projecting", total=None)
+        return projector.catch_up(
+            on_progress=lambda done, head: progress.update(task, completed=done, total=head)
+        )
+
+
+def _lag_note(ledger: RelationshipLedger, view: RelationshipView) -> None:
+    found = queries.status(view, ledger)
+    if found.lag:
+        render.err.print(
+            f"[yellow]note:[/] the read models are {found.lag} events behind the log "
+            "(run relledger project)"
+        )
+
+
+@app.command()
+def show(ctx: typer.Context, relationship_id: RelId, json: JsonFlag = False) -> None:
+    """Where a relationship stands now: phase, stage, connection, trust and fairness."""
+
+    def answer() -> dict[str, Any]:
+        ledger, view = ctx.obj.view()
+        _lag_note(ledger, view)
+        found = queries.standing(view, relationship_id)
+        if found is None:
+            raise UnknownRelationship(relationship_id)
+        return found
+
+    found = run(answer)
+    if json:
+        render.print_json(found)
+    else:
+        render.out.print(render.standing_table(found))
+
+
+def _history(ctx: typer.Context, relationship_id: str, ask: Any) -> list[dict[str, Any]]:
+    def answer() -> list[dict[str, Any]]:
+        ledger, view = ctx.obj.view()
+        _lag_note(ledger, view)
+        if queries.standing(view, relationship_id) is None:
+            raise UnknownRelationship(relationship_id)
+        rows: list[dict[str, Any]] = ask(view, relationship_id)
+        return rows
+
+    return run(answer)
+
+
+def _print_history(
+    title: str, columns: list[str], rows: list[dict[str, Any]], as_json: bool
+) -> None:
+    if as_json:
+        render.print_json(rows)
+    else:
+        render.out.print(render.history_table(title, columns, rows))
+
+
+@app.command("trust-history")
+def trust_history(ctx: typer.Context, relationship_id: RelId, json: JsonFlag = False) -> None:
+    """Every trust change in order, with the event and rule that caused it."""
+    rows = _history(ctx, relationship_id, queries.trust_history)
+    columns = ["occurred_at", "event_id", "rule", "before", "after", "delta", "policy"]
+    _print_history(f"trust history of {relationship_id}", columns, rows, json)
+
+
+@app.command("phase-history")
+def phase_history(ctx: typer.Context, relationship_id: RelId, json: JsonFlag = False) -> None:
+    """Every phase change in order, with the event and rule that caused it."""
+    rows = _history(ctx, relationship_id, queries.phase_history)
+    columns = ["occurred_at", "event_id", "from", "to", "rule"]
+    _print_history(f"phase history of {relationship_id}", columns, rows, json)
+
+
+@app.command("list")
+def list_command(
+    ctx: typer.Context,
+    phase: Annotated[Phase | None, typer.Option(help="Only relationships in this phase.")] = None,
+    stage: Annotated[Stage | None, typer.Option(help="Only relationships at this stage.")] = None,
+    connection: Annotated[
+        Connection | None, typer.Option(help="Only relationships with this connection.")
+    ] = None,
+    fairness: Annotated[
+        FairnessStatus | None, typer.Option(help="Only relationships with this fairness status.")
+    ] = None,
+    sort: Annotated[queries.SortKey, typer.Option(help="Sort by this figure.")] = (
+        queries.SortKey.RELATIONSHIP
+    ),
+    desc: Annotated[bool, typer.Option("--desc", help="Largest first.")] = False,
+    limit: Annotated[int, typer.Option(min=1, max=10_000, help="Page size.")] = 50,
+    offset: Annotated[int, typer.Option(min=0, help="Skip this many first.")] = 0,
+    json: JsonFlag = False,
+) -> None:
+    """Relationships and where they stand: filter, sort and page through them."""
+    filters = queries.Filters(phase, stage, connection, fairness)
+
+    def answer() -> queries.Listing:
+        ledger, view = ctx.obj.view()
+        _lag_note(ledger, view)
+        return queries.list_relationships(
+            view, filters, sort=sort, descending=desc, limit=limit, offset=offset
+        )
+
+    found = run(answer)
+    if json:
+        render.print_json(found.items)
+        return
+    shown = f"{offset + 1}-{offset + len(found.items)}" if found.items else "none"
+    title = f"{found.total} relationships (showing {shown})"
+    render.out.print(render.relationships_table(found.items, title))
+
+
+@app.command("at-risk")
+def at_risk(
+    ctx: typer.Context,
+    since: Annotated[str, typer.Option(help="Start of the period (ISO 8601 with a zone).")],
+    until: Annotated[
+        str | None, typer.Option(help="End of the period (default: far future).")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, help="How many relationships.")] = 10,
+    json: JsonFlag = False,
+) -> None:
+    """Relationships whose trust fell most in a period, with the events that caused it."""
+    start = timestamp(since)
+    end = timestamp(until) or datetime.fromisoformat("9999-12-31T00:00:00+00:00")
+    assert start is not None
+
+    def answer() -> list[dict[str, Any]]:
+        ledger, view = ctx.obj.view()
+        _lag_note(ledger, view)
+        return queries.trust_drops(view, start, end, limit=limit)
+
+    found = run(answer)
+    if json:
+        render.print_json(found)
+        return
+    table = Table(title=f"largest trust falls since {since}", title_justify="left")
+    for column in ("relationship", "net change", "trust now", "phase", "main causes"):
+        table.add_column(column)
+    for item in found:
+        causes = ", ".join(
+            f"{c['event_id']} {c['rule']} {c['delta']:+.3f}" for c in item["causes"][:3]
+        )
+        table.add_row(
+            item["relationship_id"],
+            f"[red]{item['net_change']:+.4f}[/]",
+            f"{item['trust']:.4f}",
+            render.phase_text(item["phase"]),
+            causes,
+        )
+    render.out.print(table)
+
+
+@app.command()
+def stats(
+    ctx: typer.Context,
+    outliers: Annotated[int, typer.Option(min=0, help="How many fairness outliers.")] = 5,
+    json: JsonFlag = False,
+) -> None:
+    """Counts by phase, stage, connection and fairness, and the most one-sided exchanges."""
+
+    def answer() -> dict[str, Any]:
+        ledger, view = ctx.obj.view()
+        _lag_note(ledger, view)
+        return {
+            "distribution": queries.distribution(view),
+            "fairness_outliers": queries.fairness_outliers(view, limit=outliers),
+        }
+
+    found = run(answer)
+    if json:
+        render.print_json(found)
+        return
+    for name, counts in found["distribution"].items():
+        table = Table(title=name.replace("_", " "), title_justify="left")
+        table.add_column(name)
+        table.add_column("relationships", justify="right")
+        for value, count in counts.items():
+            table.add_row(render.phase_text(value) if name == "phase" else value, str(count))
+        render.out.print(table)
+    if found["fairness_outliers"]:
+        render.out.print(
+            render.relationships_table(found["fairness_outliers"], "fairness outliers")
+        )
+
+
+@app.command()
+def project(
+    ctx: typer.Context,
+    follow: Annotated[
+        bool, typer.Option("--follow", help="Keep following the log until interrupted.")
+    ] = False,
+    interval: Annotated[
+        float, typer.Option(min=0.05, help="Seconds between polls when following.")
+    ] = 0.5,
+) -> None:
+    """Catch the read models up with the log (or keep following it)."""
+    ledger, view = run(ctx.obj.view)
+    report = run(lambda: project_now(ledger, view))
+    render.out.print(f"read models at position {report.position} ({report.events} events applied)")
+    if not follow:
+        return
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    render.err.print("following the log; Ctrl-C to stop")
+
+    def tell(step: CatchUp) -> None:
+        if step.events:
+            render.out.print(f"applied {step.events} events, at position {step.position}")
+
+    run(lambda: Projector(ledger, view).follow(stop, interval, on_caught_up=tell))
+
+
+@projections_app.command("rebuild")
+def rebuild_command(
+    ctx: typer.Context,
+    policy: Annotated[
+        Path | None,
+        typer.Option(help="Rebuild under this policy file (default: keep the live one)."),
+    ] = None,
+    check: Annotated[
+        bool,
+        typer.Option("--check", help="Only compare with a fresh fold; exit 1 on any difference."),
+    ] = False,
+    json: JsonFlag = False,
+) -> None:
+    """Build fresh read models from the whole log, compare with the live ones, swap them in."""
+
+    def answer() -> RebuildReport:
+        ledger, view = ctx.obj.view()
+        chosen = None if policy is None else load_policy(policy)
+        if view.live() is None:
+            view.ensure_live(chosen or load_policy())
+        with _progress("rebuilding") as progress:
+            task = progress.add_task("rebuilding", total=None)
+            return rebuild(
+                ledger,
+                view,
+                chosen,
+                check=check,
+                on_progress=lambda done, head: progress.update(task, completed=done, total=head),
+            )
+
+    report = run(answer)
+    if json:
+        render.print_json(
+            {
+                "old_generation": report.old_generation,
+                "new_generation": report.new_generation,
+                "old_policy": report.old_policy,
+                "new_policy": report.new_policy,
+                "position": report.position,
+                "relationships": report.relationships,
+                "differences": [
+                    {"relationship_id": d.relationship_id, "problem": d.problem}
+                    for d in report.differences
+                ],
+                "switched": report.switched,
+            }
+        )
+    else:
+        for difference in report.differences[:20]:
+            render.err.print(f"[yellow]differs[/] {difference}", markup=True)
+        if len(report.differences) > 20:
+            render.err.print(f"... and {len(report.differences) - 20} more")
+        outcome = (
+            f"generation {report.new_generation} is live"
+            if report.switched
+            else f"generation {report.old_generation} left live (--check)"
+        )
+        render.out.print(
+            f"rebuilt {report.relationships} relationships up to position {report.position} "
+            f"under policy {report.new_policy}: {len(report.differences)} difference(s) from "
+            f"generation {report.old_generation} (policy {report.old_policy}); {outcome}"
+        )
+    if check and report.differences:
+        raise typer.Exit(EXIT_REJECTED)
+
+
+@projections_app.command("status")
+def status_command(ctx: typer.Context, json: JsonFlag = False) -> None:
+    """Which generation is live, under which policy, and how far behind the log."""
+
+    def answer() -> queries.Status:
+        ledger, view = ctx.obj.view()
+        return queries.status(view, ledger)
+
+    found = run(answer)
+    view = {
+        "generation": found.generation,
+        "policy": found.policy,
+        "position": found.position,
+        "head": found.head,
+        "lag": found.lag,
+    }
+    if json:
+        render.print_json(view)
+    else:
+        render.out.print(
+            f"generation {found.generation}, policy {found.policy}: at {found.position} "
+            f"of {found.head} ({found.lag} behind)"
+        )
