@@ -44,7 +44,7 @@ def _fresh_generation(view: RelationshipView, live: int) -> Generation:
     number = live + 1
     while view.has_position(view.generation(number)):
         with view.transaction() as cursor:
-            view.execute_all(cursor, view.generation(number).drop())
+            view.discard(cursor, view.generation(number))
         number += 1
     return view.generation(number)
 
@@ -80,7 +80,7 @@ def rebuild(
                 return report
     except BaseException:
         with view.transaction() as cursor:
-            view.execute_all(cursor, new.drop())
+            view.discard(cursor, new)
         raise
     raise RebuildRaced(
         "the live read models kept moving during the comparison; stop `relledger project "
@@ -108,7 +108,7 @@ def _finish(
         if view.position(cursor, old) != position or view.position(cursor, new) != position:
             return False
         if check:
-            view.execute_all(cursor, new.drop())
+            view.discard(cursor, new)
         else:
             view.switch(cursor, new, old, policy)
             report.switched = True

@@ -177,6 +177,20 @@ class RelationshipView(TrackingRecorder):
         for statement in statements:
             cursor.execute(statement)
 
+    def discard(self, cursor: Any, generation: Generation) -> None:
+        """Drop a generation's tables and forget its position in the log."""
+        self.execute_all(cursor, generation.drop())
+        self._execute(
+            cursor,
+            f"DELETE FROM {self._tracking_table()} WHERE application_name = ?",
+            (generation.tracking_name,),
+        )
+
+    def _tracking_table(self) -> str:
+        """The library's tracking table (its name differs per backend)."""
+        name = getattr(self, "tracking_table_name", "tracking")
+        return self.dialect.name(name)
+
     def switch(self, cursor: Any, new: Generation, old: Generation, policy: Policy) -> None:
         """Make `new` the live generation and drop `old`, in the caller's transaction."""
         self._execute(
@@ -184,7 +198,8 @@ class RelationshipView(TrackingRecorder):
             f"UPDATE {self.dialect.name(META_TABLE)} SET generation = ?, policy = ? WHERE name = ?",
             (new.number, policy.model_dump_json(), PROJECTION),
         )
-        self.execute_all(cursor, [*new.point_views(), *old.drop()])
+        self.execute_all(cursor, new.point_views())
+        self.discard(cursor, old)
 
     def query(self, statement: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         """Rows as dicts, for the plain query functions (read-only transaction)."""

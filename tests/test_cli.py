@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from consumers.jsonl import ingest_lines
 from relledger.cli import app
+from relledger.store import open_ledger
 
 DATA = Path(__file__).parent / "data"
 EXPECTED = json.loads((DATA / "expected.json").read_text())
@@ -203,3 +205,45 @@ def test_help_lists_every_command() -> None:
         "demo",
     ):
         assert command in result.stdout
+
+
+def test_read_model_commands(loaded) -> None:
+    status = json.loads(loaded("projections", "status", "--json").stdout)
+    assert status["lag"] == 0 and status["generation"] == 1 and status["policy"] == "v1"
+    counts = json.loads(loaded("stats", "--json").stdout)["distribution"]
+    assert counts["phase"]["commitment"] == sum(
+        1 for story in EXPECTED.values() if story["phase"] == "commitment"
+    )
+    assert sum(counts["stage"].values()) == len(EXPECTED)
+    page = json.loads(loaded("list", "--sort", "trust", "--desc", "--limit", "2", "--json").stdout)
+    top = sorted(EXPECTED.items(), key=lambda pair: (-pair[1]["trust"], pair[0]))[:2]
+    assert [v["relationship_id"] for v in page] == [name for name, _ in top]
+    risky = json.loads(loaded("at-risk", "--since", "2020-01-01T00:00:00Z", "--json").stdout)
+    assert risky and all(item["net_change"] < 0 for item in risky)
+    assert all(cause["delta"] < 0 for item in risky for cause in item["causes"])
+    check = loaded("projections", "rebuild", "--check")
+    assert check.exit_code == 0 and "0 difference(s)" in check.stdout, check.output
+    rebuilt = loaded("projections", "rebuild")
+    assert "generation 2 is live" in rebuilt.stdout, rebuilt.output
+    assert json.loads(loaded("show", "acme/steady", "--json").stdout)["policy"] == "v1"
+
+
+def test_show_says_when_read_models_lag_and_project_catches_up(cli, store_url: str) -> None:
+    with (DATA / "events.jsonl").open("rb") as handle:  # recorded without projecting
+        ingest_lines(open_ledger(store_url), handle)
+    missing = cli("show", "acme/steady")
+    assert missing.exit_code == 3 and "relledger project" in missing.stderr
+    assert cli("project").exit_code == 0
+    more = (
+        '{"event_id":"x1","source":"crm","relationship_id":"acme/steady","occurred_at":'
+        '"2026-01-01T00:00:00Z","kind":"communication","actor":"customer"}\n'
+    )
+    ingest_lines(open_ledger(store_url), [more.encode()])
+    lagging = cli("show", "acme/steady", "--json")
+    assert "1 events behind" in lagging.stderr
+    assert json.loads(lagging.stdout)["events"] == EXPECTED["acme/steady"]["events"]
+    caught_up = cli("project")
+    assert "(1 events applied)" in caught_up.stdout
+    assert json.loads(cli("show", "acme/steady", "--json").stdout)["events"] == (
+        EXPECTED["acme/steady"]["events"] + 1
+    )
