@@ -87,8 +87,8 @@ class Projector:
         view: RelationshipView,
         *,
         target: tuple[Generation, Policy] | None = None,
-        page_size: int = 2000,
-        cache_size: int = 10_000,
+        page_size: int = 10_000,
+        cache_size: int = 20_000,
     ) -> None:
         self.ledger = ledger
         self.view = view

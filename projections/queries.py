@@ -20,7 +20,7 @@ from projections.rows import (
     phase_change_from_row,
     standing_from_row,
     trust_change_from_row,
-    utc_text,
+    epoch_us,
 )
 from projections.view import RelationshipView
 from projections.views import number
@@ -33,7 +33,7 @@ class SortKey(StrEnum):
     TRUST = "trust"
     FAIRNESS = "fairness_index"
     EVENTS = "events"
-    LAST_EVENT = "last_event_utc"
+    LAST_EVENT = "last_event_us"
 
 
 @dataclass(frozen=True)
@@ -129,18 +129,18 @@ def trust_drops(
     causes are that period's falls, largest first, each naming its event and rule.
     """
     table = _name(view, "trust_changes")
-    period = [utc_text(since), utc_text(until)]
+    period = [epoch_us(since), epoch_us(until)]
     worst = view.query(
         f"SELECT relationship_id, SUM(delta) AS net FROM {table} "
-        "WHERE occurred_utc >= ? AND occurred_utc <= ? GROUP BY relationship_id "
+        "WHERE occurred_us >= ? AND occurred_us <= ? GROUP BY relationship_id "
         f"HAVING SUM(delta) < 0 ORDER BY net ASC, relationship_id LIMIT {int(limit)}",
         period,
     )
     found = []
     for row in worst:
         causes = view.query(
-            f"SELECT * FROM {table} WHERE relationship_id = ? AND occurred_utc >= ? "
-            "AND occurred_utc <= ? AND delta < 0 ORDER BY delta ASC, position, n",
+            f"SELECT * FROM {table} WHERE relationship_id = ? AND occurred_us >= ? "
+            "AND occurred_us <= ? AND delta < 0 ORDER BY delta ASC, position, n",
             [row["relationship_id"], *period],
         )
         current = standing(view, row["relationship_id"])

@@ -8,7 +8,7 @@ a replay does, so `show` from the read models and `replay` print the same object
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -21,9 +21,13 @@ from projections.views import number, when
 Row = tuple[Any, ...]
 
 
-def utc_text(moment: datetime) -> str:
-    """Fixed-width UTC text: sorts and compares as time does, on both backends."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def epoch_us(moment: datetime) -> int:
+    """Microseconds since 1970 UTC: exact, and sorts and compares as time does everywhere."""
+    return (moment - _EPOCH) // _MICROSECOND
 
 
 def summary_row(relationship_id: str, scorer: Scorer, position: int) -> Row:
@@ -42,7 +46,7 @@ def summary_row(relationship_id: str, scorer: Scorer, position: int) -> Row:
         standing.late_events,
         standing.open_disagreements,
         None if last is None else when(last),
-        None if last is None else utc_text(last),
+        None if last is None else epoch_us(last),
         float(standing.fairness.index),
         standing.fairness.status.value,
         str(totals.value_gap),
@@ -64,7 +68,7 @@ def trust_rows(relationship_id: str, position: int, changes: Sequence[TrustChang
             n,
             change.event_id,
             when(change.occurred_at),
-            utc_text(change.occurred_at),
+            epoch_us(change.occurred_at),
             change.rule,
             change.before,
             change.after,
@@ -83,7 +87,7 @@ def phase_rows(relationship_id: str, position: int, changes: Sequence[PhaseChang
             n,
             change.event_id,
             when(change.occurred_at),
-            utc_text(change.occurred_at),
+            epoch_us(change.occurred_at),
             None if change.from_phase is None else change.from_phase.value,
             change.to_phase.value,
             change.rule,

@@ -23,7 +23,7 @@ SUMMARY_COLUMNS = (
     "late_events",
     "open_disagreements",
     "last_event_at",
-    "last_event_utc",
+    "last_event_us",
     "fairness_index",
     "fairness_status",
     "value_gap",
@@ -41,7 +41,7 @@ TRUST_COLUMNS = (
     "n",
     "event_id",
     "occurred_at",
-    "occurred_utc",
+    "occurred_us",
     "rule",
     "trust_before",
     "trust_after",
@@ -54,7 +54,7 @@ PHASE_COLUMNS = (
     "n",
     "event_id",
     "occurred_at",
-    "occurred_utc",
+    "occurred_us",
     "from_phase",
     "to_phase",
     "rule",
@@ -119,7 +119,8 @@ class Generation:
             f"stage TEXT NOT NULL, connection TEXT NOT NULL, trust {d.real} NOT NULL, "
             "credibility_lost INTEGER NOT NULL, cycle INTEGER NOT NULL, "
             "events INTEGER NOT NULL, late_events INTEGER NOT NULL, "
-            "open_disagreements INTEGER NOT NULL, last_event_at TEXT, last_event_utc TEXT, "
+            "open_disagreements INTEGER NOT NULL, last_event_at TEXT, "
+            f"last_event_us {d.bigint}, "
             f"fairness_index {d.real} NOT NULL, fairness_status TEXT NOT NULL, "
             "value_gap TEXT NOT NULL, supplier_contributed TEXT NOT NULL, "
             "supplier_received TEXT NOT NULL, customer_contributed TEXT NOT NULL, "
@@ -127,16 +128,16 @@ class Generation:
             f"position {d.bigint} NOT NULL, state TEXT NOT NULL)",
             f"{new} {trust} (relationship_id TEXT NOT NULL, position {d.bigint} NOT NULL, "
             "n INTEGER NOT NULL, event_id TEXT NOT NULL, occurred_at TEXT NOT NULL, "
-            f"occurred_utc TEXT NOT NULL, rule TEXT NOT NULL, trust_before {d.real} NOT NULL, "
+            f"occurred_us {d.bigint} NOT NULL, rule TEXT NOT NULL, trust_before {d.real} NOT NULL, "
             f"trust_after {d.real} NOT NULL, delta {d.real} NOT NULL, policy TEXT NOT NULL, "
             "PRIMARY KEY (relationship_id, position, n))",
             f"{new} {phase} (relationship_id TEXT NOT NULL, position {d.bigint} NOT NULL, "
             "n INTEGER NOT NULL, event_id TEXT NOT NULL, occurred_at TEXT NOT NULL, "
-            "occurred_utc TEXT NOT NULL, from_phase TEXT, to_phase TEXT NOT NULL, "
+            f"occurred_us {d.bigint} NOT NULL, from_phase TEXT, to_phase TEXT NOT NULL, "
             "rule TEXT NOT NULL, PRIMARY KEY (relationship_id, position, n))",
             f"CREATE INDEX IF NOT EXISTS {_index(d, f'summary_g{g}_phase')} ON {summary} "
             "(phase, relationship_id)",
-            f"CREATE INDEX IF NOT EXISTS {_index(d, f'trust_g{g}_when')} ON {trust} (occurred_utc)",
+            f"CREATE INDEX IF NOT EXISTS {_index(d, f'trust_g{g}_when')} ON {trust} (occurred_us)",
         ]
 
     def drop(self) -> list[str]:

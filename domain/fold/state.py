@@ -2,9 +2,11 @@
 
 A read model that follows the log must not refold a relationship from its first
 event each time one more arrives. It keeps this state next to the figures and
-continues from it. Everything is text or a JSON number that survives a round
-trip exactly (money as decimal text, times as ISO 8601, trust as a float, which
-JSON keeps bit for bit), so a resumed fold gives the same figures as a fresh one.
+continues from it. Every value survives a JSON round trip exactly: money as
+decimal text, trust as a float (JSON keeps it bit for bit), times as `datetime`s
+that the caller's JSON encoder writes as ISO 8601 with their offset (orjson does,
+natively and fast) and `load_state` reads back; so a resumed fold gives the same
+figures as a fresh one.
 """
 
 from __future__ import annotations
@@ -32,10 +34,6 @@ _TOTALS = (
 )
 
 
-def _time(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat()
-
-
 def _parse_time(value: str | None) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value)
 
@@ -50,10 +48,10 @@ def dump_state(scorer: Scorer) -> dict[str, Any]:
         "credibility_lost": scorer.credibility_lost,
         "phase": None if scorer.phase is None else scorer.phase.value,
         "cycle": scorer.cycle,
-        "cycle_started": _time(scorer.cycle_started),
+        "cycle_started": scorer.cycle_started,
         "successes": scorer.successes,
         "agreement_seen": scorer.agreement_seen,
-        "clock": _time(scorer.clock),
+        "clock": scorer.clock,
         "connection": scorer.connection.value,
         "open_disagreements": scorer.open_disagreements,
         "events": scorer.events,
@@ -61,8 +59,8 @@ def dump_state(scorer: Scorer) -> dict[str, Any]:
         "totals": [str(getattr(scorer.totals, name)) for name in _TOTALS],
         "volume": {
             "count": volume.count,
-            "first_at": _time(volume.first_at),
-            "recent": [[at.isoformat(), str(amount)] for at, amount in volume.recent],
+            "first_at": volume.first_at,
+            "recent": [[at, str(amount)] for at, amount in volume.recent],
         },
     }
 
