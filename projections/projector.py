@@ -199,7 +199,9 @@ class Projector:
             if len(scorer.trust_changes) > trust_before:
                 trust += trust_rows(rid, entry.position, scorer.trust_changes[trust_before:])
             if len(scorer.phase_changes) > phases_before:
-                phases += phase_rows(rid, entry.position, scorer.phase_changes[phases_before:])
+                phases += phase_rows(
+                    rid, entry.position, scorer.phase_changes[phases_before:], policy.version
+                )
             last_position[rid] = reached = entry.position
         summaries = []
         for rid, position in last_position.items():

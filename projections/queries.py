@@ -17,10 +17,10 @@ from domain.fold.records import Connection, Phase
 from domain.fold.stage import Stage
 from domain.ledger import RelationshipLedger
 from projections.rows import (
+    epoch_us,
     phase_change_from_row,
     standing_from_row,
     trust_change_from_row,
-    epoch_us,
 )
 from projections.view import RelationshipView
 from projections.views import number

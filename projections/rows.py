@@ -79,7 +79,9 @@ def trust_rows(relationship_id: str, position: int, changes: Sequence[TrustChang
     ]
 
 
-def phase_rows(relationship_id: str, position: int, changes: Sequence[PhaseChange]) -> list[Row]:
+def phase_rows(
+    relationship_id: str, position: int, changes: Sequence[PhaseChange], policy: str
+) -> list[Row]:
     return [
         (
             relationship_id,
@@ -91,6 +93,7 @@ def phase_rows(relationship_id: str, position: int, changes: Sequence[PhaseChang
             None if change.from_phase is None else change.from_phase.value,
             change.to_phase.value,
             change.rule,
+            policy,
         )
         for n, change in enumerate(changes)
     ]

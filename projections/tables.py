@@ -58,6 +58,7 @@ PHASE_COLUMNS = (
     "from_phase",
     "to_phase",
     "rule",
+    "policy",
 )
 STABLE_NAMES = {
     "summary": "relationship_summary",
@@ -134,7 +135,7 @@ class Generation:
             f"{new} {phase} (relationship_id TEXT NOT NULL, position {d.bigint} NOT NULL, "
             "n INTEGER NOT NULL, event_id TEXT NOT NULL, occurred_at TEXT NOT NULL, "
             f"occurred_us {d.bigint} NOT NULL, from_phase TEXT, to_phase TEXT NOT NULL, "
-            "rule TEXT NOT NULL, PRIMARY KEY (relationship_id, position, n))",
+            "rule TEXT NOT NULL, policy TEXT NOT NULL, PRIMARY KEY (relationship_id, position, n))",
             f"CREATE INDEX IF NOT EXISTS {_index(d, f'summary_g{g}_phase')} ON {summary} "
             "(phase, relationship_id)",
             f"CREATE INDEX IF NOT EXISTS {_index(d, f'trust_g{g}_when')} ON {trust} (occurred_us)",

@@ -198,6 +198,9 @@ def test_policy_change_and_rebuild_change_figures_and_recorded_version(
     assert report.switched and (report.old_policy, report.new_policy) == ("v1", "v1-strict")
     after = {item["relationship_id"]: item for item in _all(view)}
     assert {item["policy"] for item in after.values()} == {"v1-strict"}
+    for stable in ("trust_changes", "phase_changes"):  # every row names its policy
+        versions = view.query(f"SELECT DISTINCT policy FROM {view.dialect.name(stable)}")
+        assert [row["policy"] for row in versions] == ["v1-strict"]
     assert any(after[rid]["trust"] != before[rid]["trust"] for rid in before)
     assert len(report.differences) == len(before)  # every row carries the new version
     assert view.require_live().policy().version == "v1-strict"
