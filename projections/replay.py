@@ -1,6 +1,7 @@
-"""Answers recomputed from the stored events alone: the audit replay and today's queries.
+"""Answers recomputed from the stored events alone: the audit replay.
 
-Every answer here folds the recorded interactions again, so it cannot disagree
+Every answer here folds the recorded interactions again (never the read models),
+so it cannot disagree
 with the event store; `as_of`, `upto` and another policy give an auditor the
 relationship as it stood at a moment, after N records, or under other rules.
 """
@@ -12,9 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from domain.errors import LedgerError
-from domain.fold.records import Phase, Standing
+from domain.fold.records import Standing
 from domain.fold.scorer import Scorer, replay
-from domain.fold.stage import Stage
 from domain.ledger import RelationshipLedger, UnreadableRecord
 from domain.policy import Policy
 
@@ -60,18 +60,3 @@ def replay_all(ledger: RelationshipLedger, policy: Policy) -> Iterator[Replay]:
     for relationship_id in sorted(scorers):
         scorer = scorers[relationship_id]
         yield Replay(relationship_id, scorer, scorer.standing())
-
-
-def list_relationships(
-    ledger: RelationshipLedger,
-    policy: Policy,
-    *,
-    phase: Phase | None = None,
-    stage: Stage | None = None,
-) -> list[Replay]:
-    return [
-        found
-        for found in replay_all(ledger, policy)
-        if (phase is None or found.standing.phase is phase)
-        and (stage is None or found.standing.stage is stage)
-    ]
