@@ -1,9 +1,9 @@
 """Answers recomputed from the stored events alone: the audit replay.
 
 Every answer here folds the recorded interactions again (never the read models),
-so it cannot disagree
-with the event store; `as_of`, `upto` and another policy give an auditor the
-relationship as it stood at a moment, after N records, or under other rules.
+so it cannot disagree with the event store; `as_of`, `upto` and another policy give
+an auditor the relationship as it stood at a moment, after N records, or under
+other rules.
 """
 
 from __future__ import annotations
