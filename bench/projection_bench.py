@@ -111,14 +111,36 @@ def query_latency(url: str, calls: int, seed: int = 1) -> dict[str, Any]:
     }
 
 
-def run_backend(backend: str, stores: Stores, data: Path, calls: int) -> dict[str, Any]:
-    url = stores.fresh("proj")
+def forget_read_models(url: str) -> int:
+    """Drop an existing store's read models, so its catch-up starts from zero."""
     ledger = open_ledger(url)
-    with console.status(f"{backend}: ingesting {data.name}..."), data.open("rb") as handle:
-        start = time.perf_counter()
-        ingested = ingest_lines(ledger, handle, batch_size=2000)
-        ingest_s = time.perf_counter() - start
-    ledger.close()
+    view = open_view(ledger)
+    live = view.live()
+    if live is not None:
+        meta = view.dialect.name("relledger_projection")
+        with view.transaction() as cursor:
+            for stable in ("relationship_summary", "trust_changes", "phase_changes"):
+                cursor.execute(f"DROP VIEW IF EXISTS {view.dialect.name(stable)}")
+            view.discard(cursor, view.generation(live.generation))
+            cursor.execute(f"DELETE FROM {meta}")
+    return ledger.head()
+
+
+def run_backend(
+    backend: str, stores: Stores, data: Path | None, calls: int, existing: str | None = None
+) -> dict[str, Any]:
+    if existing is not None:
+        url, ingest_s = existing, float("nan")
+        recorded = forget_read_models(url)
+    else:
+        assert data is not None
+        url = stores.fresh("proj")
+        ledger = open_ledger(url)
+        with console.status(f"{backend}: ingesting {data.name}..."), data.open("rb") as handle:
+            start = time.perf_counter()
+            recorded = ingest_lines(ledger, handle, batch_size=2000).recorded
+            ingest_s = time.perf_counter() - start
+        ledger.close()
     with console.status(f"{backend}: projecting from zero (child process)..."):
         child = subprocess.run(
             [sys.executable, __file__, "--child-catch-up", url],
@@ -132,8 +154,8 @@ def run_backend(backend: str, stores: Stores, data: Path, calls: int) -> dict[st
     rss = [mib for _, mib in caught["rss"]]
     return {
         "backend": backend,
-        "recorded": ingested.recorded,
-        "ingest_events_per_s": ingested.recorded / ingest_s,
+        "recorded": recorded,
+        "ingest_events_per_s": recorded / ingest_s,
         "catch_up_events": caught["events"],
         "catch_up_s": caught["seconds"],
         "catch_up_events_per_s": caught["events"] / caught["seconds"],
@@ -179,10 +201,24 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=2000)
     parser.add_argument("--pg-url", default=DEFAULT_PG)
     parser.add_argument("--json", type=Path)
+    parser.add_argument(
+        "--store",
+        metavar="URL",
+        help="measure this existing store instead (its read models are dropped first)",
+    )
     parser.add_argument("--child-catch-up", metavar="URL", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child_catch_up:
         child_catch_up(args.child_catch_up)
+        return
+    if args.store:
+        backend = "sqlite" if args.store.startswith("sqlite") else "postgres"
+        found = run_backend(
+            backend, Stores(backend, Path("."), args.pg_url), None, args.queries, args.store
+        )
+        report([found])
+        if args.json:
+            args.json.write_text(json.dumps([found], indent=2))
         return
     per_relationship = max(2, args.events // args.relationships)
     results = []

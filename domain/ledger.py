@@ -8,7 +8,7 @@ the store through this class, so it lives with the domain they share.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
@@ -39,6 +39,23 @@ class UnknownRelationship(LedgerError):
     def __init__(self, relationship_id: str) -> None:
         super().__init__(f"no relationship '{relationship_id}' in this ledger")
         self.relationship_id = relationship_id
+
+
+class PositionAlreadyRecorded(LedgerError):
+    """The store is already at or past this consumer position: the batch is not ours.
+
+    After a rebalance (or a member evicted for being slow) the new owner recorded
+    it; nothing was stored by this call, and the caller re-reads from `stored`.
+    """
+
+    def __init__(self, name: str, wanted: int, stored: int) -> None:
+        super().__init__(
+            f"{name}: the store is already at position {stored}, at or past this "
+            f"batch's {wanted}; another consumer recorded it"
+        )
+        self.name = name
+        self.wanted = wanted
+        self.stored = stored
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,30 +121,52 @@ class RelationshipLedger(Application[UUID]):
         return self.recorder
 
     def record_batch(
-        self, items: Sequence[Interaction], tracking: Tracking | None = None
+        self,
+        items: Sequence[Interaction],
+        tracking: Tracking | None = None,
+        before_commit: Callable[[Sequence[Outcome]], None] | None = None,
     ) -> list[Outcome]:
         """Record every acceptable interaction in one transaction.
 
         Returns one outcome per item, in order: recorded, late, duplicate, or the
         rejection naming the field. A rejected item changes nothing; a failed save
         changes nothing at all. `tracking` commits a consumer's position atomically
-        with the events.
+        with the events; `before_commit(outcomes)` runs once everything is decided and
+        before anything is stored (a consumer sends its dead letters there), and if
+        it raises, nothing is stored.
+
+        Raises `PositionAlreadyRecorded` when the store already holds `tracking`'s
+        position or a later one: another consumer recorded this batch.
         """
         for attempt in (1, 2):
             touched: dict[UUID, Relationship] = {}
             try:
                 outcomes = [self._decide(item, touched) for item in items]
+                if before_commit is not None:
+                    before_commit(outcomes)
                 self._save(touched.values(), tracking)
             except IntegrityError:
                 self._forget(touched)
+                self._check_position(tracking)
                 if attempt == 2:
                     raise
+                # Another writer saved one of these relationships first (the
+                # optimistic version check): decide again against what it stored.
             except BaseException:
                 self._forget(touched)
                 raise
             else:
                 return outcomes
         raise AssertionError("unreachable")
+
+    def _check_position(self, tracking: Tracking | None) -> None:
+        if tracking is None:
+            return
+        stored = self.positions.max_tracking_id(tracking.application_name)
+        if stored is not None and stored >= tracking.notification_id:
+            raise PositionAlreadyRecorded(
+                tracking.application_name, tracking.notification_id, stored
+            )
 
     def _save(self, aggregates: Iterable[Relationship], tracking: Tracking | None) -> None:
         """`Application.save`, plus the optional tracking record (as the library's

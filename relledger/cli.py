@@ -23,7 +23,7 @@ from projections.audit import verify_ledger
 from projections.replay import replay_relationship
 from projections.view import open_view
 from projections.views import standing_view
-from relledger import cli_read, render
+from relledger import cli_kafka, cli_read, render
 from relledger.app import (
     EXIT_REJECTED,
     EXIT_UNKNOWN,
@@ -211,4 +211,4 @@ def main() -> None:
     app()
 
 
-__all__ = ["app", "cli_read", "main"]
+__all__ = ["app", "cli_kafka", "cli_read", "main"]
