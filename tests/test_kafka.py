@@ -374,7 +374,7 @@ def test_two_members_split_partitions_and_record_each_event_once(
         a, b = first.assignment(), second.assignment()
         return bool(a and b and not a & b and a | b == set(range(PARTITIONS)))
 
-    wait_until(split, "both members to own a share of the partitions")
+    wait_until(split, "both members to own a share of the partitions", timeout_s=90)
     ends = publish(kafka_bootstrap, topic, lines)
     wait_for_positions(store_url, topic, ends)
     stats = [first.stop(), second.stop()]
