@@ -356,6 +356,20 @@ def expected_counts(expected: Snapshot, lines: list[bytes]) -> tuple[int, int]:
     return recorded, len(lines) - recorded
 
 
+def assert_recorded_once(
+    store_url: str, expected: Snapshot, lines: list[bytes], stats: list[dict[str, Any]]
+) -> None:
+    """The store holds exactly the file's chains; the members' counters add up to it."""
+    ledger = open_ledger(store_url)
+    try:
+        assert snapshot(ledger) == expected
+    finally:
+        ledger.close()
+    recorded, duplicates = expected_counts(expected, lines)
+    assert sum(s["recorded"] for s in stats) == recorded
+    assert sum(s["duplicates"] for s in stats) == duplicates
+
+
 # -- 3. two members split the partitions ---------------------------------------------
 
 
@@ -379,16 +393,9 @@ def test_two_members_split_partitions_and_record_each_event_once(
     wait_for_positions(store_url, topic, ends)
     stats = [first.stop(), second.stop()]
 
-    ledger = open_ledger(store_url)
-    try:
-        assert snapshot(ledger) == expected
-    finally:
-        ledger.close()
     assert all(s["consumed"] > 0 for s in stats), stats
     assert sum(s["consumed"] for s in stats) == len(lines)
-    recorded, duplicates = expected_counts(expected, lines)
-    assert sum(s["recorded"] for s in stats) == recorded
-    assert sum(s["duplicates"] for s in stats) == duplicates
+    assert_recorded_once(store_url, expected, lines, stats)
 
 
 # -- 4. a member joins mid-stream ---------------------------------------------------
@@ -427,16 +434,9 @@ def test_rebalance_mid_stream_loses_nothing(
     wait_for_positions(store_url, topic, ends)
     stats = [first.stop(), second.stop()]
 
-    ledger = open_ledger(store_url)
-    try:
-        assert snapshot(ledger) == expected
-    finally:
-        ledger.close()
     assert stats[1]["consumed"] > 0
     assert stats[0]["rebalances"] >= 2
-    recorded, duplicates = expected_counts(expected, lines)
-    assert sum(s["recorded"] for s in stats) == recorded
-    assert sum(s["duplicates"] for s in stats) == duplicates
+    assert_recorded_once(store_url, expected, lines, stats)
 
 
 # -- the transaction order the guarantees rest on (no broker needed) ------------------
