@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from eventsourcing.persistence import Tracking, TrackingRecorder
-from eventsourcing.postgres import PostgresTrackingRecorder
 from eventsourcing.sqlite import SQLiteTrackingRecorder
 
 from domain.errors import LedgerError
@@ -33,7 +32,6 @@ from projections.tables import (
     Dialect,
     Generation,
     meta_create,
-    postgres,
 )
 
 PROJECTION = "relationships"
@@ -216,22 +214,14 @@ class SQLiteRelationshipView(RelationshipView, SQLiteTrackingRecorder):
     dialect = SQLITE
 
 
-class PostgresRelationshipView(RelationshipView, PostgresTrackingRecorder):
-    def _select_fresh(self, cursor: Any, statement: str, params: Sequence[Any]) -> None:
-        # psycopg prepares a statement after a few runs, and PostgreSQL may then keep a
-        # generic plan made while the table was nearly empty: a sequential scan, which
-        # made catching up 1,000,000 events crawl. Planning each time finds the index.
-        cursor.execute(statement, params, prepare=False)
-
-    @property
-    def dialect(self) -> Dialect:  # type: ignore[override]
-        return postgres(self.datastore.schema)
-
-
 def open_view(ledger: RelationshipLedger) -> RelationshipView:
     """The read models of `ledger`, in the same database (through the same datastore)."""
-    sqlite = isinstance(ledger.recorder, SQLiteTrackingRecorder)
-    view_class = SQLiteRelationshipView if sqlite else PostgresRelationshipView
+    view_class: type[RelationshipView] = SQLiteRelationshipView
+    if not isinstance(ledger.recorder, SQLiteTrackingRecorder):
+        # Imported only when used: the PostgreSQL modules are slow to import.
+        from projections.view_postgres import PostgresRelationshipView
+
+        view_class = PostgresRelationshipView
     view = ledger.factory.tracking_recorder(view_class)
     assert isinstance(view, RelationshipView)
     return view

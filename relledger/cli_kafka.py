@@ -12,14 +12,15 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from consumers.kafka_consumer import ConsumerConfig, LedgerConsumer, install_stop_signals
-from consumers.kafka_stats import ConsumerStats
-from consumers.publish import publish_lines
 from relledger import render
+
+if TYPE_CHECKING:
+    from consumers.kafka_consumer import LedgerConsumer
+    from consumers.kafka_stats import ConsumerStats
 from relledger.app import EXIT_REJECTED, EXIT_UNKNOWN, app, run
 
 Servers = Annotated[
@@ -81,6 +82,9 @@ def consume(
     ] = None,
 ) -> None:
     """Record a Kafka topic into the ledger, as one member of a consumer group."""
+    # kafka-python is imported here, not at start-up: other commands need not pay for it.
+    from consumers.kafka_consumer import ConsumerConfig, LedgerConsumer, install_stop_signals
+
     _configure_logging(json_logs)
     config = ConsumerConfig(
         bootstrap_servers=bootstrap_servers,
@@ -125,6 +129,8 @@ def publish(
     topic: Topic,
 ) -> None:
     """Send JSONL lines to Kafka, each keyed by its relationship_id (what producers do)."""
+    from consumers.publish import publish_lines
+
     unsent = 0
     for path in paths:
         if not path.is_file():

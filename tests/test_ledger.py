@@ -8,12 +8,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from eventsourcing.persistence import IntegrityError, Tracking
+from eventsourcing.persistence import Tracking
 
 from consumers.jsonl import ingest_lines
 from domain.contract import parse_interaction
 from domain.errors import ContradictsRelationship
-from domain.ledger import RelationshipLedger, UnknownRelationship
+from domain.ledger import PositionAlreadyRecorded, RelationshipLedger, UnknownRelationship
 from domain.relationship import Recorded
 from projections.replay import replay_relationship
 from projections.views import standing_view
@@ -209,7 +209,7 @@ def test_a_consumer_position_commits_with_its_events(store_url: str) -> None:
     ledger.record_batch([parse_interaction(_line())], tracking=Tracking("kafka:t:0", 10))
     assert open_ledger(store_url).positions.max_tracking_id("kafka:t:0") == 10
     # A batch replayed from an older position is refused whole: nothing half-applied.
-    with pytest.raises(IntegrityError):
+    with pytest.raises(PositionAlreadyRecorded, match="already at position 10"):
         ledger.record_batch(
             [parse_interaction(_line(event_id="e2", kind="communication", parties=None))],
             tracking=Tracking("kafka:t:0", 10),
