@@ -14,6 +14,7 @@ the log is: the cache is bounded and each page's rows are written and dropped.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError
 
 from domain.fold.facts import Fact
 from domain.fold.scorer import Scorer
@@ -34,6 +35,7 @@ from projections.tables import Generation
 from projections.view import Page, RelationshipView
 
 Progress = Callable[[int, int], None]
+log = logging.getLogger("relledger.projections")
 
 
 @dataclass
@@ -103,11 +105,19 @@ class Projector:
     def position(self) -> int:
         return self._position
 
-    def catch_up(self, until: int | None = None, on_progress: Progress | None = None) -> CatchUp:
-        """Apply every recorded interaction up to `until` (default: the head when called)."""
+    def catch_up(
+        self,
+        until: int | None = None,
+        on_progress: Progress | None = None,
+        stop: threading.Event | None = None,
+    ) -> CatchUp:
+        """Apply every recorded interaction up to `until` (default: the head when called).
+
+        `stop` ends it between two pages (each page is committed whole or not at all).
+        """
         report = CatchUp(head=self.ledger.head() if until is None else until)
         self._sync()
-        while self._position < report.head:
+        while self._position < report.head and not (stop is not None and stop.is_set()):
             limit = min(self.page_size, report.head - self._position)
             entries = self.ledger.read_log(self._position, limit)
             if not entries:
@@ -130,9 +140,23 @@ class Projector:
         interval: float = 0.5,
         on_caught_up: Callable[[CatchUp], None] | None = None,
     ) -> None:
-        """Keep catching up until `stop` is set; polls the log every `interval` seconds."""
+        """Keep catching up until `stop` is set; polls the log every `interval` seconds.
+
+        A database outage does not end it: it waits (doubling up to a minute) and
+        resumes from the stored position, which is where the last committed page left it.
+        """
+        pause = interval
         while not stop.is_set():
-            report = self.catch_up()
+            try:
+                report = self.catch_up(stop=stop)
+            except (OperationalError, InterfaceError) as error:
+                log.warning(
+                    "projection paused, store unavailable (%s); retrying in %.1fs", error, pause
+                )
+                stop.wait(pause)
+                pause = min(pause * 2, 60.0)
+                continue
+            pause = interval
             if on_caught_up is not None:
                 on_caught_up(report)
             if report.events == 0:

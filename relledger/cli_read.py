@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import signal
 import threading
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -48,14 +49,17 @@ def _progress(label: str, enabled: bool = True) -> Progress:
     )
 
 
-def project_now(ledger: RelationshipLedger, view: RelationshipView) -> CatchUp:
+def project_now(
+    ledger: RelationshipLedger, view: RelationshipView, stop: threading.Event | None = None
+) -> CatchUp:
     """Bring the read models up to the log's head, with a progress bar on a terminal."""
     view.ensure_live(load_policy())
     projector = Projector(ledger, view)
     with _progress("projecting") as progress:
         task = progress.add_task("projecting", total=None)
         return projector.catch_up(
-            on_progress=lambda done, head: progress.update(task, completed=done, total=head)
+            on_progress=lambda done, head: progress.update(task, completed=done, total=head),
+            stop=stop,
         )
 
 
@@ -87,14 +91,17 @@ def show(ctx: typer.Context, relationship_id: RelId, json: JsonFlag = False) -> 
         render.out.print(render.standing_table(found))
 
 
-def _history(ctx: typer.Context, relationship_id: str, ask: Any) -> list[dict[str, Any]]:
+def _history(
+    ctx: typer.Context,
+    relationship_id: str,
+    ask: Callable[[RelationshipView, str], list[dict[str, Any]]],
+) -> list[dict[str, Any]]:
     def answer() -> list[dict[str, Any]]:
         ledger, view = ctx.obj.view()
         _lag_note(ledger, view)
         if queries.standing(view, relationship_id) is None:
             raise UnknownRelationship(relationship_id)
-        rows: list[dict[str, Any]] = ask(view, relationship_id)
-        return rows
+        return ask(view, relationship_id)
 
     return run(answer)
 
@@ -247,14 +254,14 @@ def project(
     ] = 0.5,
 ) -> None:
     """Catch the read models up with the log (or keep following it)."""
-    ledger, view = run(ctx.obj.view)
-    report = run(lambda: project_now(ledger, view))
-    render.out.print(f"read models at position {report.position} ({report.events} events applied)")
-    if not follow:
-        return
-    stop = threading.Event()
+    stop = threading.Event()  # SIGTERM/SIGINT: finish the page in hand, then stop
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
+    ledger, view = run(ctx.obj.view)
+    report = run(lambda: project_now(ledger, view, stop))
+    render.out.print(f"read models at position {report.position} ({report.events} events applied)")
+    if not follow or stop.is_set():
+        return
     render.err.print("following the log; Ctrl-C to stop")
 
     def tell(step: CatchUp) -> None:

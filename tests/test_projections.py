@@ -250,3 +250,31 @@ def test_queries_filter_sort_page_and_explain(ledger: RelationshipLedger, tmp_pa
     assert worst["net_change"] == pytest.approx(sum(c["delta"] for c in history), abs=1e-3)
     assert {c["event_id"] for c in worst["causes"]} <= {c["event_id"] for c in history}
     assert all(c["delta"] < 0 for c in worst["causes"])
+
+
+def test_a_follower_keeps_up_and_stops_cleanly_on_sigterm(store_url: str, tmp_path: Path) -> None:
+    """`relledger project --follow`: new events show up in the read models, SIGTERM ends it."""
+    ledger = open_ledger(store_url)
+    view = _project(ledger)  # the read models exist; the follower starts at the head
+    env = {**os.environ, "RELLEDGER_DB": store_url}
+    follower = subprocess.Popen(
+        [sys.executable, "-m", "relledger", "project", "--follow", "--interval", "0.1"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        with _simulated(tmp_path / "sim.jsonl", 20, 15).open("rb") as handle:
+            ingest_lines(ledger, handle)  # recorded only; the follower must project them
+        deadline = time.monotonic() + 60
+        while queries.status(view, ledger).lag and time.monotonic() < deadline:
+            assert follower.poll() is None, follower.stderr.read() if follower.stderr else ""
+            time.sleep(0.1)
+        assert queries.status(view, ledger).lag == 0
+    finally:
+        follower.send_signal(signal.SIGTERM)
+        out, err = follower.communicate(timeout=30)
+    assert follower.returncode == 0, err
+    assert "applied" in out
+    _assert_equal_to_replay(ledger, view)
