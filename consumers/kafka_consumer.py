@@ -201,7 +201,7 @@ class LedgerConsumer:
 
     def positions(self) -> dict[int, int]:
         """Per partition this member owns and has stored (or resumed at), the next offset
-        the store holds for it: what `relledger consume --stats` can show next to lag."""
+        the store holds for it: what `relledger consume` (in its stats) can show next to lag."""
         return {tp.partition: offset for tp, offset in self._positions.next_offsets.items()}
 
     def close(self) -> None:
@@ -255,8 +255,12 @@ class LedgerConsumer:
                 if isinstance(outcome, InteractionRejected)
             ]
             batch = sorted([*letters, *rejected], key=lambda letter: letter.offset)
-            self._dead_letters.send_all(batch)
-            sent[:] = batch
+            # This runs again when the batch is retried (a version race, an outage):
+            # what this process already sent and flushed is not sent twice.
+            done = {letter.offset for letter in sent}
+            fresh = [letter for letter in batch if letter.offset not in done]
+            self._dead_letters.send_all(fresh)
+            sent.extend(fresh)
 
         items = [item for _, item in parsed]
         try:

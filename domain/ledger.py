@@ -232,14 +232,16 @@ class RelationshipLedger(Application[UUID]):
                 return
             start = page[-1].id + 1
 
-    def read_log(self, after: int, limit: int) -> list[LoggedInteraction | UnreadableRecord]:
+    def read_log(
+        self, after: int, limit: int, until: int | None = None
+    ) -> list[LoggedInteraction | UnreadableRecord]:
         """The next page of the notification log after position `after`, for projections.
 
         Decodes the stored state with the application's own transcoder but builds no
         domain event objects: a projection following a million events only needs the
         interaction record and its position, and this halves the cost of reading.
         """
-        page = self.recorder.select_notifications(start=after + 1, limit=limit)
+        page = self.recorder.select_notifications(start=after + 1, limit=limit, stop=until)
         entries: list[LoggedInteraction | UnreadableRecord] = []
         decode = self.mapper.transcoder.decode
         for notification in page:

@@ -118,13 +118,22 @@ class Projector:
         report = CatchUp(head=self.ledger.head() if until is None else until)
         self._sync()
         while self._position < report.head and not (stop is not None and stop.is_set()):
-            limit = min(self.page_size, report.head - self._position)
-            entries = self.ledger.read_log(self._position, limit)
+            entries = self.ledger.read_log(self._position, self.page_size, until=report.head)
             if not entries:
                 break
             try:
                 applied = self._apply_page(entries)
-            except (_Moved, IntegrityError):
+            except _Moved:
+                report.resyncs += 1
+                continue
+            except IntegrityError:
+                # Normally a writer that committed this page first: resync and go on.
+                # If the stored position did not move, the rows themselves conflict (a
+                # damaged store): spinning on it would help nobody.
+                was = self._position
+                self._sync()
+                if self._position == was:
+                    raise
                 report.resyncs += 1
                 continue
             report.events += applied
@@ -183,18 +192,22 @@ class Projector:
         self._generation, self._policy, self._position = generation, policy, position
 
     def _apply_page(self, entries: list[LoggedInteraction | UnreadableRecord]) -> int:
-        with self.view.transaction() as cursor:
-            generation, policy = self._target(cursor)
-            stored = self.view.position(cursor, generation)
-            if generation != self._generation or stored != self._position:
-                self._adopt(generation, policy, stored)
-                raise _Moved
-            try:
+        try:
+            with self.view.transaction() as cursor:
+                generation, policy = self._target(cursor)
+                stored = self.view.position(cursor, generation)
+                if generation != self._generation or stored != self._position:
+                    self._adopt(generation, policy, stored)
+                    raise _Moved
                 page = self._fold(cursor, generation, policy, entries)
                 self.view.write(cursor, generation, page)
-            except BaseException:
-                self._cache.clear()  # scorers may hold half a page
-                raise
+        except _Moved:
+            raise
+        except BaseException:
+            # The cached scorers already hold this page; if it did not commit (even if
+            # only the COMMIT failed), they are ahead of the store and must go.
+            self._cache.clear()
+            raise
         self._position = page.position
         return len(entries)
 

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from domain.errors import LedgerError
+from eventsourcing.persistence import OperationalError, ProgrammingError
+
+from domain.errors import LedgerError, PolicyError
 from domain.ledger import RelationshipLedger
 from domain.policy import Policy
 from projections.digest import Difference, compare
@@ -39,16 +41,6 @@ class RebuildReport:
     switched: bool = False
 
 
-def _fresh_generation(view: RelationshipView, live: int) -> Generation:
-    """The next generation number with no leftovers from an interrupted rebuild."""
-    number = live + 1
-    while view.has_position(view.generation(number)):
-        with view.transaction() as cursor:
-            view.discard(cursor, view.generation(number))
-        number += 1
-    return view.generation(number)
-
-
 def rebuild(
     ledger: RelationshipLedger,
     view: RelationshipView,
@@ -58,12 +50,16 @@ def rebuild(
     on_progress: Progress | None = None,
 ) -> RebuildReport:
     """Build, compare, and (unless `check`) switch; `policy` None keeps the live one."""
-    live = view.ensure_live(policy) if policy is not None else view.require_live()
+    live = view.require_live()
     new_policy = policy or live.policy()
     old = view.generation(live.generation)
-    new = _fresh_generation(view, live.generation)
-    with view.transaction() as cursor:
-        view.execute_all(cursor, [*new.drop(), *new.create()])
+    if policy is not None and policy.version == live.policy().version and policy != live.policy():
+        raise PolicyError(
+            f"this policy file says version {policy.version!r} but its rules differ from the "
+            f"live {policy.version!r}: give the new rules a new version, so every figure "
+            "keeps naming the rules that produced it"
+        )
+    new = view.allocate()
     report = RebuildReport(live.generation, new.number, live.policy().version, new_policy.version)
     building = Projector(ledger, view, target=(new, new_policy))
     following = Projector(ledger, view, target=(old, live.policy()))
@@ -78,14 +74,26 @@ def rebuild(
             if _finish(view, report, old, new, new_policy, position, check):
                 report.position = position
                 return report
+    except (OperationalError, ProgrammingError) as error:
+        if (view.live() or live).generation != old.number:
+            raise RebuildRaced(
+                "another rebuild switched the read models while this one was running; "
+                "this one is discarded"
+            ) from error
+        _discard(view, new)
+        raise
     except BaseException:
-        with view.transaction() as cursor:
-            view.discard(cursor, new)
+        _discard(view, new)
         raise
     raise RebuildRaced(
         "the live read models kept moving during the comparison; stop `relledger project "
         "--follow` and ingestion for a moment, then rebuild again"
     )
+
+
+def _discard(view: RelationshipView, generation: Generation) -> None:
+    with view.transaction() as cursor:
+        view.discard(cursor, generation)
 
 
 def _finish(
@@ -110,7 +118,7 @@ def _finish(
         if check:
             view.discard(cursor, new)
         else:
-            view.switch(cursor, new, old, policy)
+            view.switch(cursor, new, policy)
             report.switched = True
     return True
 

@@ -184,5 +184,6 @@ def _index(dialect: Dialect, name: str) -> str:
 def meta_create(dialect: Dialect) -> str:
     return (
         f"CREATE TABLE IF NOT EXISTS {dialect.name(META_TABLE)} (name TEXT PRIMARY KEY, "
-        "generation INTEGER NOT NULL, policy TEXT NOT NULL)"
+        "generation INTEGER NOT NULL, policy TEXT NOT NULL, "
+        "allocated INTEGER NOT NULL DEFAULT 1)"
     )

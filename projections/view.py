@@ -189,19 +189,38 @@ class RelationshipView(TrackingRecorder):
         )
 
     def _tracking_table(self) -> str:
-        """The library's tracking table (its name differs per backend)."""
-        name = getattr(self, "tracking_table_name", "tracking")
-        return self.dialect.name(name)
+        """The library's tracking table (`tracking` on SQLite; named per app on PostgreSQL)."""
+        return self.dialect.name(getattr(self, "tracking_table_name", "tracking"))
 
-    def switch(self, cursor: Any, new: Generation, old: Generation, policy: Policy) -> None:
-        """Make `new` the live generation and drop `old`, in the caller's transaction."""
+    def allocate(self) -> Generation:
+        """A generation number nobody has used, for a rebuild (numbers are never reused)."""
+        meta = self.dialect.name(META_TABLE)
+        with self.transaction() as cursor:
+            live = self.claim(cursor)
+            self._execute(cursor, f"SELECT allocated FROM {meta} WHERE name = ?", (PROJECTION,))
+            number = max(cursor.fetchone()["allocated"], live.generation) + 1
+            self._execute(
+                cursor, f"UPDATE {meta} SET allocated = ? WHERE name = ?", (number, PROJECTION)
+            )
+            new = self.generation(number)
+            self.execute_all(cursor, [*new.drop(), *new.create()])
+        return new
+
+    def switch(self, cursor: Any, new: Generation, policy: Policy) -> None:
+        """Make `new` the live generation, in the caller's transaction, and drop every
+        other one: the old live one, leftovers of interrupted rebuilds, and a rebuild
+        still running (it then fails at its next page, see `rebuild`)."""
+        meta = self.dialect.name(META_TABLE)
         self._execute(
             cursor,
-            f"UPDATE {self.dialect.name(META_TABLE)} SET generation = ?, policy = ? WHERE name = ?",
+            f"UPDATE {meta} SET generation = ?, policy = ? WHERE name = ?",
             (new.number, policy.model_dump_json(), PROJECTION),
         )
         self.execute_all(cursor, new.point_views())
-        self.discard(cursor, old)
+        self._execute(cursor, f"SELECT allocated FROM {meta} WHERE name = ?", (PROJECTION,))
+        for number in range(1, cursor.fetchone()["allocated"] + 1):
+            if number != new.number:
+                self.discard(cursor, self.generation(number))
 
     def query(self, statement: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         """Rows as dicts, for the plain query functions (read-only transaction)."""

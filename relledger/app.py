@@ -9,15 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, TypeVar
+from typing import Annotated, NoReturn, TypeVar
 
 import typer
+from eventsourcing.persistence import PersistenceError
 
 from domain.errors import LedgerError, PolicyError
 from domain.ledger import RelationshipLedger, UnknownRelationship
 from projections.view import RelationshipView, open_view
 from relledger import render
-from relledger.store import StoreUnavailable, open_ledger, store_url_from
+from relledger.store import open_ledger, store_url_from
 
 EXIT_REJECTED = 1
 EXIT_UNKNOWN = 2
@@ -68,18 +69,18 @@ def run(action: Callable[[], T]) -> T:
     """Turn the ledger's own errors into a message and an exit code, never a traceback."""
     try:
         return action()
-    except UnknownRelationship as error:
-        render.err.print(f"[red]error:[/] {error}")
-        raise typer.Exit(EXIT_UNKNOWN) from None
-    except StoreUnavailable as error:
-        render.err.print(f"[red]error:[/] {error}")
-        raise typer.Exit(EXIT_STORE) from None
-    except PolicyError as error:
-        render.err.print(f"[red]error:[/] {error}")
-        raise typer.Exit(EXIT_UNKNOWN) from None
-    except LedgerError as error:
-        render.err.print(f"[red]error:[/] {error}")
-        raise typer.Exit(EXIT_STORE) from None
+    except (UnknownRelationship, PolicyError) as error:
+        _fail(str(error), EXIT_UNKNOWN)
+    except LedgerError as error:  # StoreUnavailable, ReadModelsMissing, CorruptStore, ...
+        _fail(str(error), EXIT_STORE)
+    except PersistenceError as error:  # the library's: locked, connection lost, ...
+        _fail(f"the store failed: {type(error).__name__}: {error}", EXIT_STORE)
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    render.err.print("[red]error:[/] ", end="")
+    render.err.print(message, markup=False, highlight=False)
+    raise typer.Exit(code) from None
 
 
 def timestamp(value: str | None) -> datetime | None:

@@ -50,11 +50,14 @@ def _progress(label: str, enabled: bool = True) -> Progress:
 
 
 def project_now(
-    ledger: RelationshipLedger, view: RelationshipView, stop: threading.Event | None = None
+    ledger: RelationshipLedger,
+    view: RelationshipView,
+    stop: threading.Event | None = None,
+    projector: Projector | None = None,
 ) -> CatchUp:
     """Bring the read models up to the log's head, with a progress bar on a terminal."""
     view.ensure_live(load_policy())
-    projector = Projector(ledger, view)
+    projector = projector or Projector(ledger, view)
     with _progress("projecting") as progress:
         task = progress.add_task("projecting", total=None)
         return projector.catch_up(
@@ -254,11 +257,10 @@ def project(
     ] = 0.5,
 ) -> None:
     """Catch the read models up with the log (or keep following it)."""
-    stop = threading.Event()  # SIGTERM/SIGINT: finish the page in hand, then stop
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
+    stop = _stop_on_signals()
     ledger, view = run(ctx.obj.view)
-    report = run(lambda: project_now(ledger, view, stop))
+    projector = Projector(ledger, view)
+    report = run(lambda: project_now(ledger, view, stop, projector))
     render.out.print(f"read models at position {report.position} ({report.events} events applied)")
     if not follow or stop.is_set():
         return
@@ -268,7 +270,22 @@ def project(
         if step.events:
             render.out.print(f"applied {step.events} events, at position {step.position}")
 
-    run(lambda: Projector(ledger, view).follow(stop, interval, on_caught_up=tell))
+    run(lambda: projector.follow(stop, interval, on_caught_up=tell))
+
+
+def _stop_on_signals() -> threading.Event:
+    """SIGTERM/SIGINT: finish the page in hand, then stop; a second one acts at once."""
+    stop = threading.Event()
+
+    def handle(signum: int, _frame: object) -> None:
+        stop.set()
+        signal.signal(
+            signum, signal.default_int_handler if signum == signal.SIGINT else signal.SIG_DFL
+        )
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, handle)
+    return stop
 
 
 @projections_app.command("rebuild")

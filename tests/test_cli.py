@@ -224,7 +224,7 @@ def test_read_model_commands(loaded) -> None:
     check = loaded("projections", "rebuild", "--check")
     assert check.exit_code == 0 and "0 difference(s)" in check.stdout, check.output
     rebuilt = loaded("projections", "rebuild")
-    assert "generation 2 is live" in rebuilt.stdout, rebuilt.output
+    assert "generation 3 is live" in rebuilt.stdout, rebuilt.output  # 2 went to --check
     assert json.loads(loaded("show", "acme/steady", "--json").stdout)["policy"] == "v1"
 
 

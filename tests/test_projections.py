@@ -8,16 +8,22 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
+from eventsourcing.persistence import IntegrityError, OperationalError, ProgrammingError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_replay_properties import _stream, step
+from typer.testing import CliRunner
 
 from consumers.jsonl import ingest_lines
+from domain.errors import PolicyError
 from domain.fold.records import Phase
 from domain.ledger import RelationshipLedger
 from projections import queries
@@ -26,6 +32,7 @@ from projections.rebuild import rebuild
 from projections.replay import replay_all
 from projections.view import RelationshipView, open_view
 from projections.views import phase_change_view, standing_view, trust_change_view
+from relledger.cli import app
 from relledger.policies import load_policy
 from relledger.simulate import simulate
 from relledger.store import open_ledger
@@ -174,7 +181,7 @@ def test_rebuild_reproduces_the_live_tables_and_finds_a_corrupted_row(
         )
     repaired = rebuild(ledger, view)
     assert {d.relationship_id for d in repaired.differences} == {victim, other}
-    assert repaired.switched and repaired.new_generation == 2
+    assert repaired.switched and repaired.new_generation == 4  # numbers 2, 3 went to checks
     _assert_equal_to_replay(ledger, view)
     assert rebuild(ledger, view, check=True).differences == []
 
@@ -278,3 +285,81 @@ def test_a_follower_keeps_up_and_stops_cleanly_on_sigterm(store_url: str, tmp_pa
     assert follower.returncode == 0, err
     assert "applied" in out
     _assert_equal_to_replay(ledger, view)
+
+
+def test_a_page_whose_commit_fails_is_not_applied_twice(
+    ledger: RelationshipLedger, tmp_path: Path
+) -> None:
+    """The projector's cache already holds a page when COMMIT fails: it must forget it."""
+    with _simulated(tmp_path / "sim.jsonl", 10, 30).open("rb") as handle:
+        ingest_lines(ledger, handle)
+    view = open_view(ledger)
+    view.ensure_live(load_policy())
+    projector = Projector(ledger, view, page_size=50)
+    original = view.transaction
+    pages = iter(range(1000))
+
+    @contextmanager
+    def failing_third_commit() -> Iterator[Any]:
+        with original() as cursor:
+            yield cursor
+            if next(pages) == 3:  # the page is written; now the commit "fails"
+                raise OperationalError("connection lost at COMMIT")
+
+    view.transaction = failing_third_commit  # type: ignore[method-assign]
+    with pytest.raises(OperationalError):
+        projector.catch_up()
+    view.transaction = original  # type: ignore[method-assign]
+    projector.catch_up()  # the same projector, as `project --follow` retries
+    _assert_equal_to_replay(ledger, view)
+
+
+def test_damaged_tracking_fails_loudly_instead_of_spinning(
+    ledger: RelationshipLedger, store_url: str
+) -> None:
+    with (DATA / "events.jsonl").open("rb") as handle:
+        ingest_lines(ledger, handle)
+    view = _project(ledger, page_size=100)
+    tracking = view.generation(view.require_live().generation).tracking_name
+    with view.transaction() as cursor:  # someone sets the position back by hand
+        cursor.execute(
+            view.dialect.sql(
+                f"UPDATE {view._tracking_table()} SET notification_id = 50 "
+                "WHERE application_name = ?"
+            ),
+            [tracking],
+        )
+    with pytest.raises(IntegrityError):  # the history rows already exist: a damaged store
+        Projector(ledger, view, page_size=100).catch_up()
+    cli = CliRunner().invoke(app, ["--db", store_url, "project"])
+    assert cli.exit_code == 3 and "the store failed: IntegrityError" in cli.stderr
+    assert cli.exception is None or isinstance(cli.exception, SystemExit)  # no traceback
+
+
+def test_a_rebuild_never_reuses_a_generation_and_a_raced_one_is_told(
+    ledger: RelationshipLedger,
+) -> None:
+    with (DATA / "events.jsonl").open("rb") as handle:
+        ingest_lines(ledger, handle)
+    view = _project(ledger)
+    policy = view.require_live().policy()
+    running = view.allocate()  # another rebuild, still building generation 2
+    report = rebuild(ledger, view)
+    assert report.new_generation == running.number + 1 and report.switched
+    with pytest.raises((OperationalError, ProgrammingError)):  # its tables were dropped
+        Projector(ledger, view, target=(running, policy)).catch_up()
+    _assert_equal_to_replay(ledger, view)
+
+
+def test_a_policy_with_the_live_version_but_other_rules_is_refused(
+    ledger: RelationshipLedger, tmp_path: Path
+) -> None:
+    with (DATA / "events.jsonl").open("rb") as handle:
+        ingest_lines(ledger, handle)
+    view = _project(ledger)
+    text = (Path(__file__).parents[1] / "domain" / "policies" / "v1.toml").read_text()
+    same_name = tmp_path / "v1-changed.toml"
+    same_name.write_text(text.replace("initial = 30.0", "initial = 20.0"))
+    with pytest.raises(PolicyError, match="give the new rules a new version"):
+        rebuild(ledger, view, load_policy(same_name))
+    assert view.require_live().generation == 1
