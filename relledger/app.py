@@ -18,7 +18,7 @@ from domain.errors import LedgerError, PolicyError
 from domain.ledger import RelationshipLedger, UnknownRelationship
 from projections.view import RelationshipView, open_view
 from relledger import render
-from relledger.store import open_ledger, store_url_from
+from relledger.store import open_ledger, retry_creation_race, store_url_from
 
 EXIT_REJECTED = 1
 EXIT_UNKNOWN = 2
@@ -43,10 +43,12 @@ class Context:
     def ledger(self, *, must_exist: bool = True) -> RelationshipLedger:
         return open_ledger(self.url, must_exist=must_exist)
 
-    def view(self) -> tuple[RelationshipLedger, RelationshipView]:
-        """The ledger and its read models, for commands that answer from them."""
-        ledger = self.ledger()
-        return ledger, open_view(ledger)
+    def view(
+        self, ledger: RelationshipLedger | None = None
+    ) -> tuple[RelationshipLedger, RelationshipView]:
+        """The ledger (opened here unless given) and its read models."""
+        ledger = ledger or self.ledger()
+        return ledger, retry_creation_race(lambda: open_view(ledger))
 
 
 @app.callback()

@@ -21,7 +21,6 @@ from consumers.jsonl import IngestReport, ingest_lines
 from domain.ledger import RelationshipLedger, UnknownRelationship
 from projections.audit import verify_ledger
 from projections.replay import replay_relationship
-from projections.view import open_view
 from projections.views import standing_view
 from relledger import cli_kafka, cli_read, render
 from relledger.app import (
@@ -75,7 +74,7 @@ def ingest(
             for rejection in report.rejections:
                 render.err.print(f"{prefix}{rejection}", markup=False)
             total.add(report)
-    projected = run(lambda: cli_read.project_now(ledger, open_view(ledger)))
+    projected = run(lambda: cli_read.project_now(*ctx.obj.view(ledger)))
     render.out.print(
         f"recorded {total.recorded} (late {total.late}), duplicates {total.duplicates}, "
         f"rejected {total.rejected}; read models at position {projected.position}"
@@ -202,7 +201,8 @@ def demo(
 
     def go() -> None:
         ledger = ctx.obj.ledger(must_exist=False)
-        run_demo(ledger, open_view(ledger), relationships, events, seed)
+        _, view = ctx.obj.view(ledger)
+        run_demo(ledger, view, relationships, events, seed)
 
     run(go)
 

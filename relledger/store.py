@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import psycopg
@@ -94,9 +97,37 @@ def open_ledger(url: str, *, must_exist: bool = False) -> RelationshipLedger:
     if store.sqlite_path is not None:
         _check_sqlite_file(store, must_exist)
     try:
-        return RelationshipLedger(env=store.settings)
+        return retry_creation_race(lambda: RelationshipLedger(env=store.settings))
     except (PersistenceError, OperationalError, psycopg.Error, sqlite3.Error) as error:
         raise StoreUnavailable(f"cannot open the store {store.display}: {error}") from None
+
+
+T = TypeVar("T")
+CREATION_ATTEMPTS = 5
+_RACES = (
+    "tuple concurrently updated",
+    "concurrently deleted",
+    "already exists",
+    "database is locked",
+)
+
+
+def retry_creation_race(create: Callable[[], T]) -> T:
+    """Run `create` (which may create tables), again if it lost a creation race.
+
+    Several processes opening a new store at once (two consumer replicas starting
+    together) race on creating its tables, types and functions: PostgreSQL reports
+    "tuple concurrently updated" or a duplicate type, SQLite "database is locked".
+    A moment later everything exists and the same call succeeds.
+    """
+    for attempt in range(1, CREATION_ATTEMPTS + 1):
+        try:
+            return create()
+        except (PersistenceError, psycopg.Error, sqlite3.Error) as error:
+            if attempt == CREATION_ATTEMPTS or not any(race in str(error) for race in _RACES):
+                raise
+            time.sleep(0.1 * attempt)
+    raise AssertionError("unreachable")
 
 
 def _check_sqlite_file(store: StoreURL, must_exist: bool) -> None:

@@ -215,3 +215,18 @@ def test_a_consumer_position_commits_with_its_events(store_url: str) -> None:
             tracking=Tracking("kafka:t:0", 10),
         )
     assert [s.record["event_id"] for s in open_ledger(store_url).history("acme/bistro")] == ["e1"]
+
+
+def test_processes_starting_together_on_a_new_store_all_work(store_url: str) -> None:
+    """Replicas start at once: their table creation races, none of them may fail."""
+    events = DATA / "events.jsonl"
+    command = [sys.executable, "-m", "relledger", "--db", store_url, "ingest", str(events)]
+    processes = [
+        subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(4)
+    ]
+    results = [process.communicate(timeout=120) for process in processes]
+    for process, (_, err) in zip(processes, results, strict=True):
+        assert process.returncode == 0, err
+    recorded = sum(int(out.split()[1]) for out, _ in results)
+    assert recorded == sum(story["events"] for story in EXPECTED.values())  # once in all
