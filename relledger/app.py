@@ -35,6 +35,12 @@ app = typer.Typer(
 
 T = TypeVar("T")
 
+# `relledger --help` groups the commands by what a user is doing.
+PANEL_RECORD = "Record interactions"
+PANEL_QUERY = "Ask the read models"
+PANEL_AUDIT = "Audit from the events"
+PANEL_READ_MODELS = "Keep the read models current"
+
 
 class Context:
     def __init__(self, db: str | None) -> None:

@@ -26,6 +26,8 @@ from relledger import cli_kafka, cli_read, render
 from relledger.app import (
     EXIT_REJECTED,
     EXIT_UNKNOWN,
+    PANEL_AUDIT,
+    PANEL_RECORD,
     JsonFlag,
     RelId,
     app,
@@ -56,7 +58,7 @@ def _opened(paths: list[str]) -> Iterator[list[tuple[str, BinaryIO, int | None]]
                 handle.close()
 
 
-@app.command()
+@app.command(rich_help_panel=PANEL_RECORD)
 def ingest(
     ctx: typer.Context,
     paths: Annotated[
@@ -105,7 +107,7 @@ def _ingest_one(
         )
 
 
-@app.command()
+@app.command(rich_help_panel=PANEL_AUDIT)
 def replay(
     ctx: typer.Context,
     relationship_id: RelId,
@@ -148,7 +150,7 @@ def _replay_command(
     render.out.print(render.standing_table(view, title))
 
 
-@app.command()
+@app.command(rich_help_panel=PANEL_AUDIT)
 def verify(
     ctx: typer.Context,
     relationship_id: Annotated[
@@ -189,7 +191,7 @@ def verify(
         raise typer.Exit(EXIT_REJECTED)
 
 
-@app.command()
+@app.command(rich_help_panel=PANEL_RECORD)
 def demo(
     ctx: typer.Context,
     relationships: Annotated[int, typer.Option(min=1, help="How many relationships.")] = 60,

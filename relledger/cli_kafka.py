@@ -21,7 +21,7 @@ from relledger import render
 if TYPE_CHECKING:
     from consumers.kafka_consumer import LedgerConsumer
     from consumers.kafka_stats import ConsumerStats
-from relledger.app import EXIT_REJECTED, EXIT_UNKNOWN, app, run
+from relledger.app import EXIT_REJECTED, EXIT_UNKNOWN, PANEL_RECORD, app, run
 
 Servers = Annotated[
     str,
@@ -56,7 +56,7 @@ def _configure_logging(json_logs: bool) -> None:
     logging.getLogger("kafka").setLevel(logging.WARNING)  # its INFO is per-connection chatter
 
 
-@app.command()
+@app.command(rich_help_panel=PANEL_RECORD)
 def consume(
     ctx: typer.Context,
     bootstrap_servers: Servers,
@@ -122,7 +122,7 @@ def _consume(
     return consumer.stats
 
 
-@app.command()
+@app.command(rich_help_panel=PANEL_RECORD)
 def publish(
     paths: Annotated[list[Path], typer.Argument(help="JSONL files of interaction/v1.")],
     bootstrap_servers: Servers,

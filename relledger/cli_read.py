@@ -27,14 +27,23 @@ from projections.projector import CatchUp, Projector
 from projections.rebuild import RebuildReport, rebuild
 from projections.view import RelationshipView
 from relledger import render
-from relledger.app import EXIT_REJECTED, JsonFlag, RelId, app, run, timestamp
+from relledger.app import (
+    EXIT_REJECTED,
+    PANEL_QUERY,
+    PANEL_READ_MODELS,
+    JsonFlag,
+    RelId,
+    app,
+    run,
+    timestamp,
+)
 from relledger.policies import load_policy
 
 projections_app = typer.Typer(
     help="Rebuild the read models from the log, or see how far behind they are.",
     no_args_is_help=True,
 )
-app.add_typer(projections_app, name="projections")
+app.add_typer(projections_app, name="projections", rich_help_panel=PANEL_READ_MODELS)
 
 
 def _progress(label: str, enabled: bool = True) -> Progress:
@@ -75,7 +84,7 @@ def _lag_note(ledger: RelationshipLedger, view: RelationshipView) -> None:
         )
 
 
-@app.command()
+@app.command(rich_help_panel=PANEL_QUERY)
 def show(ctx: typer.Context, relationship_id: RelId, json: JsonFlag = False) -> None:
     """Where a relationship stands now: phase, stage, connection, trust and fairness."""
 
@@ -118,7 +127,7 @@ def _print_history(
         render.out.print(render.history_table(title, columns, rows))
 
 
-@app.command("trust-history")
+@app.command("trust-history", rich_help_panel=PANEL_QUERY)
 def trust_history(ctx: typer.Context, relationship_id: RelId, json: JsonFlag = False) -> None:
     """Every trust change in order, with the event and rule that caused it."""
     rows = _history(ctx, relationship_id, queries.trust_history)
@@ -126,7 +135,7 @@ def trust_history(ctx: typer.Context, relationship_id: RelId, json: JsonFlag = F
     _print_history(f"trust history of {relationship_id}", columns, rows, json)
 
 
-@app.command("phase-history")
+@app.command("phase-history", rich_help_panel=PANEL_QUERY)
 def phase_history(ctx: typer.Context, relationship_id: RelId, json: JsonFlag = False) -> None:
     """Every phase change in order, with the event and rule that caused it."""
     rows = _history(ctx, relationship_id, queries.phase_history)
@@ -134,7 +143,7 @@ def phase_history(ctx: typer.Context, relationship_id: RelId, json: JsonFlag = F
     _print_history(f"phase history of {relationship_id}", columns, rows, json)
 
 
-@app.command("list")
+@app.command("list", rich_help_panel=PANEL_QUERY)
 def list_command(
     ctx: typer.Context,
     phase: Annotated[Phase | None, typer.Option(help="Only relationships in this phase.")] = None,
@@ -172,7 +181,7 @@ def list_command(
     render.out.print(render.relationships_table(found.items, title))
 
 
-@app.command("at-risk")
+@app.command("at-risk", rich_help_panel=PANEL_QUERY)
 def at_risk(
     ctx: typer.Context,
     since: Annotated[str, typer.Option(help="Start of the period (ISO 8601 with a zone).")],
@@ -213,7 +222,7 @@ def at_risk(
     render.out.print(table)
 
 
-@app.command()
+@app.command(rich_help_panel=PANEL_QUERY)
 def stats(
     ctx: typer.Context,
     outliers: Annotated[int, typer.Option(min=0, help="How many fairness outliers.")] = 5,
@@ -246,7 +255,7 @@ def stats(
         )
 
 
-@app.command()
+@app.command(rich_help_panel=PANEL_READ_MODELS)
 def project(
     ctx: typer.Context,
     follow: Annotated[
