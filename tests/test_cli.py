@@ -203,6 +203,12 @@ def test_help_lists_every_command() -> None:
         "list",
         "verify",
         "demo",
+        "at-risk",
+        "stats",
+        "project",
+        "projections",
+        "consume",
+        "publish",
     ):
         assert command in result.stdout
 
