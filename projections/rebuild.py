@@ -74,6 +74,10 @@ def rebuild(
             if _finish(view, report, old, new, new_policy, position, check):
                 report.position = position
                 return report
+        raise RebuildRaced(
+            "the live read models kept moving during the comparison; stop `relledger project "
+            "--follow` and ingestion for a moment, then rebuild again"
+        )
     except (OperationalError, ProgrammingError) as error:
         if (view.live() or live).generation != old.number:
             raise RebuildRaced(
@@ -85,10 +89,6 @@ def rebuild(
     except BaseException:
         _discard(view, new)
         raise
-    raise RebuildRaced(
-        "the live read models kept moving during the comparison; stop `relledger project "
-        "--follow` and ingestion for a moment, then rebuild again"
-    )
 
 
 def _discard(view: RelationshipView, generation: Generation) -> None:
