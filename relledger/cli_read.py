@@ -315,8 +315,18 @@ def rebuild_command(
     def answer() -> RebuildReport:
         ledger, view = ctx.obj.view()
         chosen = None if policy is None else load_policy(policy)
-        if view.live() is None:
-            view.ensure_live(chosen or load_policy())
+        if view.live() is None:  # nothing to compare with: the first build is the rebuild
+            first = view.ensure_live(chosen or load_policy())
+            done = project_now(ledger, view)
+            return RebuildReport(
+                old_generation=0,
+                new_generation=first.generation,
+                old_policy="-",
+                new_policy=first.policy().version,
+                position=done.position,
+                relationships=queries.list_relationships(view, limit=1).total,
+                switched=True,
+            )
         with _progress("rebuilding") as progress:
             task = progress.add_task("rebuilding", total=None)
             return rebuild(
@@ -354,10 +364,15 @@ def rebuild_command(
             if report.switched
             else f"generation {report.old_generation} left live (--check)"
         )
+        compared = (
+            f"{len(report.differences)} difference(s) from generation "
+            f"{report.old_generation} (policy {report.old_policy})"
+            if report.old_generation
+            else "there were no read models to compare with"
+        )
         render.out.print(
             f"rebuilt {report.relationships} relationships up to position {report.position} "
-            f"under policy {report.new_policy}: {len(report.differences)} difference(s) from "
-            f"generation {report.old_generation} (policy {report.old_policy}); {outcome}"
+            f"under policy {report.new_policy}: {compared}; {outcome}"
         )
     if check and report.differences:
         raise typer.Exit(EXIT_REJECTED)

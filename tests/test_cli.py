@@ -253,3 +253,15 @@ def test_show_says_when_read_models_lag_and_project_catches_up(cli, store_url: s
     assert json.loads(cli("show", "acme/steady", "--json").stdout)["events"] == (
         EXPECTED["acme/steady"]["events"] + 1
     )
+
+
+def test_rebuild_on_a_store_never_projected_builds_once(cli, store_url: str) -> None:
+    with (DATA / "events.jsonl").open("rb") as handle:  # recorded without projecting
+        ingest_lines(open_ledger(store_url), handle)
+    result = cli("projections", "rebuild")
+    assert result.exit_code == 0, result.output
+    assert "no read models to compare with; generation 1 is live" in result.stdout
+    assert (
+        json.loads(cli("show", "acme/steady", "--json").stdout)["trust"]
+        == (EXPECTED["acme/steady"]["trust"])
+    )
