@@ -29,7 +29,6 @@ from domain.fold.scorer import Scorer
 from domain.fold.state import load_state
 from domain.ledger import LoggedInteraction, RelationshipLedger, UnreadableRecord
 from domain.policy import Policy
-from projections.replay import CorruptStore
 from projections.rows import Row, phase_rows, summary_row, trust_rows
 from projections.tables import Generation
 from projections.view import Page, RelationshipView
@@ -225,10 +224,7 @@ class Projector:
         reached = self._position
         for entry in entries:
             if isinstance(entry, UnreadableRecord):
-                raise CorruptStore(
-                    f"record {entry.version} of aggregate {entry.aggregate_id} cannot be read "
-                    f"({entry.error}); run relledger verify"
-                )
+                raise entry.problem()
             rid = entry.relationship_id
             scorer = scorers[rid]
             trust_before, phases_before = len(scorer.trust_changes), len(scorer.phase_changes)

@@ -12,15 +12,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from domain.errors import LedgerError
 from domain.fold.records import Standing
 from domain.fold.scorer import Scorer, replay
 from domain.ledger import RelationshipLedger, UnreadableRecord
 from domain.policy import Policy
-
-
-class CorruptStore(LedgerError):
-    """A stored record no longer decodes; `relledger verify` says which."""
 
 
 @dataclass(frozen=True)
@@ -49,10 +44,7 @@ def replay_all(ledger: RelationshipLedger, policy: Policy) -> Iterator[Replay]:
     scorers: dict[str, Scorer] = {}
     for stored in ledger.scan():
         if isinstance(stored, UnreadableRecord):
-            raise CorruptStore(
-                f"record {stored.version} of aggregate {stored.aggregate_id} cannot be read "
-                f"({stored.error}); run relledger verify"
-            )
+            raise stored.problem()
         scorer = scorers.get(stored.relationship_id)
         if scorer is None:
             scorer = scorers[stored.relationship_id] = Scorer(policy)
