@@ -9,14 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import orjson
 
-from domain.fold.records import PhaseChange, TrustChange
+from domain.fold.fairness import Fairness, FairnessStatus, Ledger
+from domain.fold.records import Connection, Phase, PhaseChange, Standing, TrustChange
 from domain.fold.scorer import Scorer
+from domain.fold.stage import Stage
 from domain.fold.state import dump_state
-from projections.views import number, when
+from projections.views import phase_change_view, standing_view, trust_change_view, when
 
 Row = tuple[Any, ...]
 
@@ -100,50 +103,55 @@ def phase_rows(
 
 
 def standing_from_row(row: Mapping[str, Any]) -> dict[str, Any]:
-    """The object `show --json` promises (the same keys and rounding as a replay)."""
-    return {
-        "relationship_id": row["relationship_id"],
-        "phase": row["phase"],
-        "stage": row["stage"],
-        "connection": row["connection"],
-        "trust": number(row["trust"]),
-        "credibility_lost": bool(row["credibility_lost"]),
-        "cycle": row["cycle"],
-        "events": row["events"],
-        "fairness": {
-            "index": number(row["fairness_index"]),
-            "status": row["fairness_status"],
-            "value_gap": row["value_gap"],
-            "supplier": {
-                "contributed": row["supplier_contributed"],
-                "received": row["supplier_received"],
-            },
-            "customer": {
-                "contributed": row["customer_contributed"],
-                "received": row["customer_received"],
-            },
-        },
-        "policy": row["policy"],
-    }
+    """The object `show --json` promises: the row read back into a `Standing` and shown
+    by `views`, so the read models and a replay share one definition of that shape."""
+    last = row["last_event_at"]
+    standing = Standing(
+        phase=None if row["phase"] is None else Phase(row["phase"]),
+        stage=Stage(row["stage"]),
+        connection=Connection(row["connection"]),
+        trust=row["trust"],
+        credibility_lost=bool(row["credibility_lost"]),
+        cycle=row["cycle"],
+        events=row["events"],
+        late_events=row["late_events"],
+        open_disagreements=row["open_disagreements"],
+        fairness=Fairness(
+            index=Decimal(row["fairness_index"]),
+            status=FairnessStatus(row["fairness_status"]),
+            totals=Ledger(
+                supplier_contributed=Decimal(row["supplier_contributed"]),
+                supplier_received=Decimal(row["supplier_received"]),
+                customer_contributed=Decimal(row["customer_contributed"]),
+                customer_received=Decimal(row["customer_received"]),
+                value_gap=Decimal(row["value_gap"]),
+            ),
+        ),
+        last_event_at=None if last is None else datetime.fromisoformat(last),
+        as_of=None,
+        policy=row["policy"],
+    )
+    return standing_view(row["relationship_id"], standing)
 
 
 def trust_change_from_row(row: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        "event_id": row["event_id"],
-        "occurred_at": row["occurred_at"],
-        "rule": row["rule"],
-        "before": number(row["trust_before"]),
-        "after": number(row["trust_after"]),
-        "delta": number(row["delta"]),
-        "policy": row["policy"],
-    }
+    change = TrustChange(
+        event_id=row["event_id"],
+        occurred_at=datetime.fromisoformat(row["occurred_at"]),
+        rule=row["rule"],
+        before=row["trust_before"],
+        after=row["trust_after"],
+        policy=row["policy"],
+    )
+    return trust_change_view(change)
 
 
 def phase_change_from_row(row: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        "event_id": row["event_id"],
-        "occurred_at": row["occurred_at"],
-        "from": row["from_phase"],
-        "to": row["to_phase"],
-        "rule": row["rule"],
-    }
+    change = PhaseChange(
+        event_id=row["event_id"],
+        occurred_at=datetime.fromisoformat(row["occurred_at"]),
+        from_phase=None if row["from_phase"] is None else Phase(row["from_phase"]),
+        to_phase=Phase(row["to_phase"]),
+        rule=row["rule"],
+    )
+    return phase_change_view(change)
