@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from projections.tables import PHASE_COLUMNS, SUMMARY_COLUMNS, TRUST_COLUMNS, Generation
+from projections.tables import COLUMNS, Generation
 from projections.view import RelationshipView
 
 CHUNK = 2000
@@ -32,9 +32,9 @@ class Difference:
 
 def _digest(summary: dict[str, Any], trust: list[Any], phases: list[Any]) -> str:
     payload = [
-        [summary[c] for c in SUMMARY_COLUMNS],
-        [[row[c] for c in TRUST_COLUMNS] for row in trust],
-        [[row[c] for c in PHASE_COLUMNS] for row in phases],
+        [summary[c] for c in COLUMNS["summary"]],
+        [[row[c] for c in COLUMNS["trust"]] for row in trust],
+        [[row[c] for c in COLUMNS["phase"]] for row in phases],
     ]
     return hashlib.sha256(orjson.dumps(payload)).hexdigest()
 

@@ -60,6 +60,7 @@ PHASE_COLUMNS = (
     "rule",
     "policy",
 )
+COLUMNS = {"summary": SUMMARY_COLUMNS, "trust": TRUST_COLUMNS, "phase": PHASE_COLUMNS}
 STABLE_NAMES = {
     "summary": "relationship_summary",
     "trust": "trust_changes",
@@ -153,20 +154,16 @@ class Generation:
             statements.append(f"CREATE VIEW {view} AS SELECT * FROM {self.table(kind)}")
         return statements
 
-    def upsert_summary(self) -> str:
-        columns = ", ".join(SUMMARY_COLUMNS)
-        marks = ", ".join("?" for _ in SUMMARY_COLUMNS)
-        updates = ", ".join(f"{c} = excluded.{c}" for c in SUMMARY_COLUMNS[1:])
-        return self.dialect.sql(
-            f"INSERT INTO {self.table('summary')} ({columns}) VALUES ({marks}) "
-            f"ON CONFLICT (relationship_id) DO UPDATE SET {updates}"
-        )
-
-    def insert(self, kind: str, columns: tuple[str, ...]) -> str:
+    def insert(self, kind: str) -> str:
+        columns = COLUMNS[kind]
         marks = ", ".join("?" for _ in columns)
         return self.dialect.sql(
             f"INSERT INTO {self.table(kind)} ({', '.join(columns)}) VALUES ({marks})"
         )
+
+    def upsert_summary(self) -> str:
+        updates = ", ".join(f"{c} = excluded.{c}" for c in SUMMARY_COLUMNS[1:])
+        return f"{self.insert('summary')} ON CONFLICT (relationship_id) DO UPDATE SET {updates}"
 
     def select_states(self, count: int) -> str:
         marks = ", ".join("?" for _ in range(count))

@@ -26,9 +26,7 @@ from domain.policy import Policy
 from projections.rows import Row
 from projections.tables import (
     META_TABLE,
-    PHASE_COLUMNS,
     SQLITE,
-    TRUST_COLUMNS,
     Dialect,
     Generation,
     meta_create,
@@ -148,9 +146,6 @@ class RelationshipView(TrackingRecorder):
         found: int | None = self._max_tracking_id(generation.tracking_name, cursor)  # type: ignore[attr-defined]
         return found or 0
 
-    def has_position(self, generation: Generation) -> bool:
-        return self.max_tracking_id(generation.tracking_name) is not None
-
     def load_states(
         self, cursor: Any, generation: Generation, relationship_ids: Sequence[str]
     ) -> dict[str, str]:
@@ -170,9 +165,9 @@ class RelationshipView(TrackingRecorder):
         if page.summaries:
             cursor.executemany(generation.upsert_summary(), page.summaries)
         if page.trust:
-            cursor.executemany(generation.insert("trust", TRUST_COLUMNS), page.trust)
+            cursor.executemany(generation.insert("trust"), page.trust)
         if page.phases:
-            cursor.executemany(generation.insert("phase", PHASE_COLUMNS), page.phases)
+            cursor.executemany(generation.insert("phase"), page.phases)
         self._insert_tracking(cursor, Tracking(generation.tracking_name, page.position))  # type: ignore[attr-defined]
 
     def execute_all(self, cursor: Any, statements: Iterable[str]) -> None:
