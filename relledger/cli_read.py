@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -38,6 +38,8 @@ from relledger.app import (
     timestamp,
 )
 from relledger.policies import load_policy
+
+T = TypeVar("T")
 
 projections_app = typer.Typer(
     help="Rebuild the read models from the log, or see how far behind they are.",
@@ -84,19 +86,29 @@ def _lag_note(ledger: RelationshipLedger, view: RelationshipView) -> None:
         )
 
 
+def _ask(ctx: typer.Context, question: Callable[[RelationshipView], T]) -> T:
+    """Answer `question` from the read models, noting on stderr if they lag the log."""
+
+    def answer() -> T:
+        ledger, view = ctx.obj.view()
+        _lag_note(ledger, view)
+        return question(view)
+
+    return run(answer)
+
+
+def _known_standing(view: RelationshipView, relationship_id: str) -> dict[str, Any]:
+    found = queries.standing(view, relationship_id)
+    if found is None:
+        raise UnknownRelationship(relationship_id)
+    return found
+
+
 @app.command(rich_help_panel=PANEL_QUERY)
 def show(ctx: typer.Context, relationship_id: RelId, json: JsonFlag = False) -> None:
     """Where a relationship stands now: phase, stage, connection, trust and fairness."""
 
-    def answer() -> dict[str, Any]:
-        ledger, view = ctx.obj.view()
-        _lag_note(ledger, view)
-        found = queries.standing(view, relationship_id)
-        if found is None:
-            raise UnknownRelationship(relationship_id)
-        return found
-
-    found = run(answer)
+    found = _ask(ctx, lambda view: _known_standing(view, relationship_id))
     if json:
         render.print_json(found)
     else:
@@ -108,14 +120,11 @@ def _history(
     relationship_id: str,
     ask: Callable[[RelationshipView, str], list[dict[str, Any]]],
 ) -> list[dict[str, Any]]:
-    def answer() -> list[dict[str, Any]]:
-        ledger, view = ctx.obj.view()
-        _lag_note(ledger, view)
-        if queries.standing(view, relationship_id) is None:
-            raise UnknownRelationship(relationship_id)
+    def answer(view: RelationshipView) -> list[dict[str, Any]]:
+        _known_standing(view, relationship_id)
         return ask(view, relationship_id)
 
-    return run(answer)
+    return _ask(ctx, answer)
 
 
 def _print_history(
@@ -165,14 +174,12 @@ def list_command(
     """Relationships and where they stand: filter, sort and page through them."""
     filters = queries.Filters(phase, stage, connection, fairness)
 
-    def answer() -> queries.Listing:
-        ledger, view = ctx.obj.view()
-        _lag_note(ledger, view)
-        return queries.list_relationships(
+    found = _ask(
+        ctx,
+        lambda view: queries.list_relationships(
             view, filters, sort=sort, descending=desc, limit=limit, offset=offset
-        )
-
-    found = run(answer)
+        ),
+    )
     if json:
         render.print_json(found.items)
         return
@@ -196,12 +203,7 @@ def at_risk(
     end = timestamp(until) or datetime.fromisoformat("9999-12-31T00:00:00+00:00")
     assert start is not None
 
-    def answer() -> list[dict[str, Any]]:
-        ledger, view = ctx.obj.view()
-        _lag_note(ledger, view)
-        return queries.trust_drops(view, start, end, limit=limit)
-
-    found = run(answer)
+    found = _ask(ctx, lambda view: queries.trust_drops(view, start, end, limit=limit))
     if json:
         render.print_json(found)
         return
@@ -230,15 +232,13 @@ def stats(
 ) -> None:
     """Counts by phase, stage, connection and fairness, and the most one-sided exchanges."""
 
-    def answer() -> dict[str, Any]:
-        ledger, view = ctx.obj.view()
-        _lag_note(ledger, view)
-        return {
+    found: dict[str, Any] = _ask(
+        ctx,
+        lambda view: {
             "distribution": queries.distribution(view),
             "fairness_outliers": queries.fairness_outliers(view, limit=outliers),
-        }
-
-    found = run(answer)
+        },
+    )
     if json:
         render.print_json(found)
         return
