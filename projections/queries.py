@@ -8,7 +8,7 @@ views, so they always see the live generation, never a rebuild in progress.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -116,20 +116,25 @@ def list_relationships(
     return Listing(int(total), offset, [standing_from_row(row) for row in rows])
 
 
+_EARLIEST = datetime(1, 1, 1, tzinfo=UTC)
+_LATEST = datetime(9999, 12, 31, tzinfo=UTC)
+
+
 def trust_drops(
     view: RelationshipView,
-    since: datetime,
-    until: datetime,
+    since: datetime | None = None,
+    until: datetime | None = None,
     *,
     limit: int = 10,
 ) -> list[dict[str, Any]]:
-    """Relationships whose trust fell most between `since` and `until`, with the causes.
+    """Relationships whose trust fell most between `since` and `until` (open-ended
+    where not given), with the causes.
 
     The fall is the net of every change in the period (gains offset losses); the
     causes are that period's falls, largest first, each naming its event and rule.
     """
     table = _name(view, "trust_changes")
-    period = [epoch_us(since), epoch_us(until)]
+    period = [epoch_us(since or _EARLIEST), epoch_us(until or _LATEST)]
     worst = view.query(
         f"SELECT relationship_id, SUM(delta) AS net FROM {table} "
         "WHERE occurred_us >= ? AND occurred_us <= ? GROUP BY relationship_id "

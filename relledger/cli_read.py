@@ -10,7 +10,6 @@ from __future__ import annotations
 import signal
 import threading
 from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -192,16 +191,12 @@ def list_command(
 def at_risk(
     ctx: typer.Context,
     since: Annotated[str, typer.Option(help="Start of the period (ISO 8601 with a zone).")],
-    until: Annotated[
-        str | None, typer.Option(help="End of the period (default: far future).")
-    ] = None,
+    until: Annotated[str | None, typer.Option(help="End of the period (default: no end).")] = None,
     limit: Annotated[int, typer.Option(min=1, help="How many relationships.")] = 10,
     json: JsonFlag = False,
 ) -> None:
     """Relationships whose trust fell most in a period, with the events that caused it."""
-    start = timestamp(since)
-    end = timestamp(until) or datetime.fromisoformat("9999-12-31T00:00:00+00:00")
-    assert start is not None
+    start, end = timestamp(since), timestamp(until)
 
     found = _ask(ctx, lambda view: queries.trust_drops(view, start, end, limit=limit))
     if json:
@@ -243,12 +238,7 @@ def stats(
         render.print_json(found)
         return
     for name, counts in found["distribution"].items():
-        table = Table(title=name.replace("_", " "), title_justify="left")
-        table.add_column(name)
-        table.add_column("relationships", justify="right")
-        for value, count in counts.items():
-            table.add_row(render.phase_text(value) if name == "phase" else value, str(count))
-        render.out.print(table)
+        render.out.print(render.counts_table(name, counts))
     if found["fairness_outliers"]:
         render.out.print(
             render.relationships_table(found["fairness_outliers"], "fairness outliers")

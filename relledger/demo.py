@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import orjson
 from rich.table import Table
 
@@ -14,8 +12,6 @@ from projections.view import RelationshipView
 from relledger import render
 from relledger.cli_read import project_now
 from relledger.simulate import simulate
-
-_ALL_TIME = (datetime(1, 1, 1, tzinfo=UTC), datetime(9999, 12, 31, tzinfo=UTC))
 
 
 def run_demo(
@@ -46,12 +42,8 @@ def run_demo(
 
 def _phases(view: RelationshipView) -> None:
     counts = queries.distribution(view)["phase"]
-    table = Table(title="phases", title_justify="left")
-    table.add_column("phase")
-    table.add_column("relationships", justify="right")
-    for phase, count in sorted(counts.items(), key=lambda pair: -pair[1]):
-        table.add_row(render.phase_text(phase), str(count))
-    render.out.print(table)
+    most_first = dict(sorted(counts.items(), key=lambda pair: -pair[1]))
+    render.out.print(render.counts_table("phase", most_first, "phases"))
 
 
 def _fairness(view: RelationshipView) -> None:
@@ -66,7 +58,7 @@ def _trust_drops(view: RelationshipView) -> None:
     table = Table(title="largest trust drops", title_justify="left")
     for column in ("relationship", "when", "event", "rule", "before", "after"):
         table.add_column(column)
-    drops = queries.trust_drops(view, *_ALL_TIME, limit=5)
+    drops = queries.trust_drops(view, limit=5)
     for item in drops:
         change = item["causes"][0]
         table.add_row(

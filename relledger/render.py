@@ -102,3 +102,13 @@ def relationships_table(views: list[dict[str, Any]], title: str = "relationships
             str(view["events"]),
         )
     return table
+
+
+def counts_table(name: str, counts: dict[str, int], title: str | None = None) -> Table:
+    """How many relationships have each value of `name` (phases in their colours)."""
+    table = Table(title=title or name.replace("_", " "), title_justify="left")
+    table.add_column(name)
+    table.add_column("relationships", justify="right")
+    for value, count in counts.items():
+        table.add_row(phase_text(value) if name == "phase" else value, str(count))
+    return table
