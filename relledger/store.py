@@ -16,7 +16,7 @@ from typing import TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import psycopg
-from eventsourcing.persistence import OperationalError, PersistenceError
+from eventsourcing.persistence import IntegrityError, OperationalError, PersistenceError
 
 from domain.errors import LedgerError
 from domain.ledger import RelationshipLedger
@@ -104,7 +104,7 @@ def open_ledger(url: str, *, must_exist: bool = False) -> RelationshipLedger:
 
 T = TypeVar("T")
 CREATION_ATTEMPTS = 5
-_RACES = (
+_RACE_MESSAGES = (
     "tuple concurrently updated",
     "concurrently deleted",
     "already exists",
@@ -116,18 +116,25 @@ def retry_creation_race(create: Callable[[], T]) -> T:
     """Run `create` (which may create tables), again if it lost a creation race.
 
     Several processes opening a new store at once (two consumer replicas starting
-    together) race on creating its tables, types and functions: PostgreSQL reports
-    "tuple concurrently updated" or a duplicate type, SQLite "database is locked".
-    A moment later everything exists and the same call succeeds.
+    together) race on creating its tables, types, functions and the library's
+    tracking migration row: PostgreSQL reports "tuple concurrently updated" or a
+    duplicate, SQLite "database is locked", either an integrity error. A moment later
+    everything exists and the same call succeeds. Other errors (a refused
+    connection, a wrong password) are reported at once.
     """
     for attempt in range(1, CREATION_ATTEMPTS + 1):
         try:
             return create()
         except (PersistenceError, psycopg.Error, sqlite3.Error) as error:
-            if attempt == CREATION_ATTEMPTS or not any(race in str(error) for race in _RACES):
+            if attempt == CREATION_ATTEMPTS or not _lost_creation_race(error):
                 raise
             time.sleep(0.1 * attempt)
     raise AssertionError("unreachable")
+
+
+def _lost_creation_race(error: Exception) -> bool:
+    conflict = (IntegrityError, psycopg.IntegrityError, sqlite3.IntegrityError)
+    return isinstance(error, conflict) or any(m in str(error) for m in _RACE_MESSAGES)
 
 
 def _check_sqlite_file(store: StoreURL, must_exist: bool) -> None:
