@@ -152,7 +152,7 @@ def test_unknown_relationship_exits_2(loaded) -> None:
 def test_verify_passes_on_an_intact_ledger(loaded) -> None:
     result = loaded("verify")
     assert result.exit_code == 0
-    assert "39 relationships: intact" in result.stdout
+    assert "41 relationships: intact" in result.stdout
 
 
 def test_unreadable_store_is_a_message_not_a_traceback(tmp_path: Path) -> None:

@@ -531,13 +531,13 @@ def test_the_agreement_counts_only_in_its_own_cycle(v1_policy: Policy) -> None:
     assert phase_moves(scorer)[-1] == ("e19", EXPANSION, COMMITMENT, "committed")
 
 
-def test_reactivating_a_live_relationship_changes_no_phase(v1_policy: Policy) -> None:
+def test_reactivating_a_live_relationship_changes_nothing(v1_policy: Policy) -> None:
     scorer = Story().contact().disagreement().reactivation().fold(v1_policy)
     standing = scorer.standing()
     assert standing.phase is AWARENESS
     assert standing.cycle == 1
-    assert standing.connection is Connection.FORMATION
-    assert standing.open_disagreements == 0
+    assert standing.connection is Connection.DIVERGENCE  # the quarrel is still open
+    assert standing.open_disagreements == 1
     assert len(scorer.phase_changes) == 1
 
 
@@ -732,8 +732,8 @@ def test_an_agreement_converges_only_from_divergence() -> None:
     assert connection_after(story) == (Connection.ASSOCIATION, 0)
 
 
-def test_a_resolution_converges_unless_associated() -> None:
-    assert connection_after(Story().contact().resolution()) == (Connection.CONVERGENCE, 0)
+def test_a_resolution_converges_only_from_divergence() -> None:
+    assert connection_after(Story().contact().resolution()) == (Connection.FORMATION, 0)
     story = Story().contact().disagreement().resolution()
     assert connection_after(story) == (Connection.CONVERGENCE, 0)
     story = Story().contact().collaboration().resolution()

@@ -36,7 +36,7 @@ def _rows(db: Path, relationship: str) -> list[tuple[int, bytes]]:
 def test_an_untouched_ledger_verifies_on_both_backends(store_url: str) -> None:
     report = verify_ledger(_ingested(store_url))
     assert report.intact
-    assert report.relationships == 39
+    assert report.relationships == 41
     assert len(report.heads["acme/steady"]) == 64
 
 

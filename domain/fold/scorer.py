@@ -125,17 +125,17 @@ class Scorer:
         if kind in (Kind.DISAGREEMENT, Kind.BREACH):
             self.open_disagreements += 1
             self.connection = Connection.DIVERGENCE
-        elif kind is Kind.RESOLUTION:
-            self.open_disagreements = max(0, self.open_disagreements - 1)
-            if self.connection is not Connection.ASSOCIATION:
-                self.connection = Connection.CONVERGENCE
-        elif kind is Kind.AGREEMENT:
+        elif kind in (Kind.RESOLUTION, Kind.AGREEMENT):
+            if kind is Kind.RESOLUTION:
+                self.open_disagreements = max(0, self.open_disagreements - 1)
+            # both converge only from divergence; any other phase is left as it is
             if self.connection is Connection.DIVERGENCE:
                 self.connection = Connection.CONVERGENCE
         elif kind is Kind.COLLABORATION:
             if self.open_disagreements == 0:
                 self.connection = Connection.ASSOCIATION
-        elif kind is Kind.REACTIVATION:
+        elif kind is Kind.REACTIVATION and self.phase is Phase.DISSOLUTION:
+            # only a reactivation that revives a dissolved relationship starts afresh
             self.open_disagreements = 0
             self.connection = Connection.FORMATION
 
