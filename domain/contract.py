@@ -8,7 +8,8 @@ kind (a purchase needs an amount, a termination a mode). Both report through
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any
@@ -28,6 +29,22 @@ from domain.errors import ContractViolation
 
 CONTRACT = "interaction/v1"
 MAX_ATTRIBUTES_BYTES = 16 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class IntakeLimits:
+    """What intake accepts beyond the schema; each limit is configurable by operators.
+
+    `max_message_bytes`: a line or message larger than this is refused before it is
+    parsed. `max_future_skew`: how far past the recording clock an `occurred_at` may lie
+    (producers' clocks drift; a year-9999 date would freeze a relationship's clock).
+    """
+
+    max_message_bytes: int = 1024 * 1024
+    max_future_skew: timedelta = timedelta(days=1)
+
+
+DEFAULT_LIMITS = IntakeLimits()
 
 
 class Kind(StrEnum):
@@ -196,8 +213,17 @@ def _describe(error: Any) -> tuple[str, str]:
     return (loc, message.removeprefix("Value error, "))
 
 
-def parse_interaction(raw: str | bytes | dict[str, Any]) -> Interaction:
-    """Validate one message (JSON text or an already decoded object) against interaction/v1."""
+def parse_interaction(
+    raw: str | bytes | dict[str, Any],
+    *,
+    received_at: datetime | None = None,
+    limits: IntakeLimits = DEFAULT_LIMITS,
+) -> Interaction:
+    """Validate one message (JSON text or an already decoded object) against interaction/v1.
+
+    `received_at` is the recording clock (default: now), used only here at intake to
+    refuse dates too far in the future; folds never read a clock.
+    """
     try:
         if isinstance(raw, dict):
             item = Interaction.model_validate(raw)

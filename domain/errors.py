@@ -11,8 +11,11 @@ class InteractionRejected(LedgerError):
     """An interaction that must not be recorded; `field` tells the producer what to fix.
 
     Rejections never change the ledger: the caller reports them and goes on
-    with the rest of its batch.
+    with the rest of its batch. `code` says which family of refusal it is (`contract`,
+    `contradiction`, `conflict`), for dead-letter headers, counters and HTTP answers.
     """
+
+    code = "rejected"
 
     def __init__(self, field: str, reason: str) -> None:
         super().__init__(f"{field}: {reason}")
@@ -27,6 +30,8 @@ class ContractViolation(InteractionRejected):
     (or, once the shape is right, every kind rule broken) so a producer fixes them in
     one round trip. `field`/`reason` are the first.
     """
+
+    code = "contract"
 
     def __init__(self, field: str, reason: str) -> None:
         super().__init__(field, reason)
@@ -44,6 +49,19 @@ class ContractViolation(InteractionRejected):
 class ContradictsRelationship(InteractionRejected):
     """A well-formed interaction that contradicts what the relationship already recorded
     (another currency, other parties)."""
+
+    code = "contradiction"
+
+
+class InteractionConflict(InteractionRejected):
+    """The idempotency key `(source, event_id)` was already recorded with other content.
+
+    Not a duplicate: a redelivery is byte-identical in its canonical form, while this
+    is a producer reusing an id for something else (or changing history). Recording
+    it would lose one of the two; dropping it silently would hide the change.
+    """
+
+    code = "conflict"
 
 
 class PolicyError(LedgerError):
