@@ -1,20 +1,26 @@
 """File ingestion: JSONL lines in, recorded interactions and a per-line report out.
 
 Valid lines are recorded in batches (one transaction per batch); a bad line is
-reported with its number and never stops the rest of the file.
+reported with its number, as soon as it is known, and never stops the rest of the
+file. Memory is bounded by the work in hand, whatever the file holds: lines are
+read with a size limit (a longer one is skipped without being held, and refused),
+and rejections are handed to the caller as they come, not collected.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import BinaryIO
 
-from domain.contract import Interaction, parse_interaction
-from domain.errors import InteractionRejected
-from domain.ledger import RelationshipLedger
+from domain.contract import DEFAULT_LIMITS, IntakeLimits, Interaction, parse_interaction
+from domain.errors import ContractViolation, InteractionConflict, InteractionRejected
+from domain.ledger import Outcome, RelationshipLedger
 from domain.relationship import Recorded
 
 DEFAULT_BATCH_SIZE = 500
+_SKIP_CHUNK = 64 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,43 +34,93 @@ class LineRejection:
 
 @dataclass
 class IngestReport:
+    """Counts only: the rejections themselves went to `on_rejection` as they came."""
+
     recorded: int = 0
     duplicates: int = 0
     late: int = 0
-    rejections: list[LineRejection] = field(default_factory=list)
-
-    @property
-    def rejected(self) -> int:
-        return len(self.rejections)
+    conflicts: int = 0
+    rejected: int = 0
+    """Every refused line, conflicts included."""
 
     def add(self, other: IngestReport) -> None:
         self.recorded += other.recorded
         self.duplicates += other.duplicates
         self.late += other.late
-        self.rejections.extend(other.rejections)
+        self.conflicts += other.conflicts
+        self.rejected += other.rejected
+
+    def summary(self) -> str:
+        return (
+            f"recorded {self.recorded} (late {self.late}), duplicates {self.duplicates}, "
+            f"conflicts {self.conflicts}, rejected {self.rejected}"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class OversizedLine:
+    """A line longer than the limit: only its size is kept, never its content."""
+
+    size: int
+
+
+def bounded_lines(handle: BinaryIO, max_bytes: int) -> Iterator[bytes | OversizedLine]:
+    """The lines of `handle`, each at most `max_bytes` (plus its newline) in memory.
+
+    A longer line is read through in chunks and yielded as its size alone, so a
+    300 MB line costs no more memory than a short one.
+    """
+    while True:
+        line = handle.readline(max_bytes + 1)
+        if not line:
+            return
+        if line.endswith(b"\n") or len(line) <= max_bytes:
+            yield line
+            continue
+        size = len(line)
+        while not line.endswith(b"\n"):
+            line = handle.readline(_SKIP_CHUNK)
+            if not line:
+                break
+            size += len(line)
+        yield OversizedLine(size - (1 if line.endswith(b"\n") else 0))
 
 
 def ingest_lines(
     ledger: RelationshipLedger,
-    lines: Iterable[bytes],
+    lines: Iterable[bytes | OversizedLine],
     *,
     batch_size: int = DEFAULT_BATCH_SIZE,
+    limits: IntakeLimits = DEFAULT_LIMITS,
+    clock: Callable[[], datetime] | None = None,
+    record: Callable[[Sequence[Interaction]], list[Outcome]] | None = None,
+    on_rejection: Callable[[LineRejection], None] | None = None,
     on_progress: Callable[[int], None] | None = None,
 ) -> IngestReport:
-    """Record every valid line; `on_progress` receives the bytes consumed so far.
+    """Record every valid line; return the counts.
 
-    Late events are recorded (and counted in `recorded` too): `late` says how many
-    of the recorded ones arrived after a later-dated event of their relationship.
+    `clock` is the recording clock checked against `occurred_at` (default: now, UTC);
+    `record` stores one batch (default: `ledger.record_batch`; the CLI passes one that
+    waits out store outages); `on_rejection` hears each refused line as soon as it is
+    known; `on_progress` receives the bytes consumed so far. Late events are recorded
+    (and counted in `recorded` too): `late` says how many of the recorded ones
+    arrived after a later-dated event of their relationship.
     """
+    now = clock or (lambda: datetime.now(UTC))
+    store = record or ledger.record_batch
     report = IngestReport()
     batch: list[tuple[int, Interaction]] = []
     consumed = 0
 
     def reject(number: int, error: InteractionRejected) -> None:
-        report.rejections.append(LineRejection(number, error))
+        report.rejected += 1
+        if isinstance(error, InteractionConflict):
+            report.conflicts += 1
+        if on_rejection is not None:
+            on_rejection(LineRejection(number, error))
 
     def flush() -> None:
-        outcomes = ledger.record_batch([item for _, item in batch])
+        outcomes = store([item for _, item in batch])
         for (number, _), outcome in zip(batch, outcomes, strict=True):
             if isinstance(outcome, InteractionRejected):
                 reject(number, outcome)
@@ -78,19 +134,31 @@ def ingest_lines(
         if on_progress is not None:
             on_progress(consumed)
 
+    received_at = now()
     for number, line in enumerate(lines, start=1):
+        if isinstance(line, OversizedLine):
+            consumed += line.size
+            reject(number, _oversized(line, limits))
+            continue
         consumed += len(line)
         if not line.strip():
             continue
         try:
-            batch.append((number, parse_interaction(line)))
+            item = parse_interaction(line.rstrip(b"\r\n"), received_at=received_at, limits=limits)
+            batch.append((number, item))
         except InteractionRejected as error:
             reject(number, error)
         if len(batch) >= batch_size:
             flush()
+            received_at = now()
     if batch:
         flush()
     elif on_progress is not None:
         on_progress(consumed)
-    report.rejections.sort(key=lambda rejection: rejection.line)
     return report
+
+
+def _oversized(line: OversizedLine, limits: IntakeLimits) -> ContractViolation:
+    return ContractViolation(
+        "message", f"is {line.size} bytes; the limit is {limits.max_message_bytes}"
+    )

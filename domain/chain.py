@@ -46,37 +46,46 @@ class ChainBreak:
         return f"{self.relationship_id} #{self.version}: {self.problem}"
 
 
-def verify_chain(relationship_id: str, entries: Iterable[ChainEntry]) -> list[ChainBreak]:
-    """Recompute a relationship's chain from its stored entries and report each break.
+class ChainCursor:
+    """Checks one relationship's chain entry by entry, holding only the last link.
 
     After a break, checking continues from the stored hash, so one edited record is
-    reported once rather than as a cascade.
+    reported once rather than as a cascade. A whole ledger is verified by streaming
+    its log through one cursor per relationship: memory grows with relationships,
+    not with events.
     """
-    breaks: list[ChainBreak] = []
-    previous = GENESIS
-    expected_version = 1
-    for entry in entries:
-        if entry.version != expected_version:
+
+    __slots__ = ("expected_version", "previous", "relationship_id")
+
+    def __init__(self, relationship_id: str) -> None:
+        self.relationship_id = relationship_id
+        self.previous = GENESIS
+        self.expected_version = 1
+
+    def check(self, entry: ChainEntry) -> list[ChainBreak]:
+        breaks: list[ChainBreak] = []
+        rid = self.relationship_id
+        if entry.version > self.expected_version:
+            missing = f"records {self.expected_version}..{entry.version - 1} are missing"
+            breaks.append(ChainBreak(rid, entry.version, missing))
+        elif entry.version < self.expected_version:
+            breaks.append(ChainBreak(rid, entry.version, "out of order in the log"))
+        if entry.record.get("relationship_id") != rid:
+            breaks.append(ChainBreak(rid, entry.version, "record names another relationship"))
+        if link(self.previous, entry.record) != entry.chain_hash:
             breaks.append(
                 ChainBreak(
-                    relationship_id,
-                    entry.version,
-                    f"records {expected_version}..{entry.version - 1} are missing",
-                )
-            )
-        if entry.record.get("relationship_id") != relationship_id:
-            breaks.append(
-                ChainBreak(relationship_id, entry.version, "record names another relationship")
-            )
-        recomputed = link(previous, entry.record)
-        if recomputed != entry.chain_hash:
-            breaks.append(
-                ChainBreak(
-                    relationship_id,
+                    rid,
                     entry.version,
                     "content or order does not match its hash (edited, removed or reordered)",
                 )
             )
-        previous = entry.chain_hash
-        expected_version = entry.version + 1
-    return breaks
+        self.previous = entry.chain_hash
+        self.expected_version = entry.version + 1
+        return breaks
+
+
+def verify_chain(relationship_id: str, entries: Iterable[ChainEntry]) -> list[ChainBreak]:
+    """Recompute a relationship's chain from its stored entries and report each break."""
+    cursor = ChainCursor(relationship_id)
+    return [found for entry in entries for found in cursor.check(entry)]

@@ -29,6 +29,7 @@ from domain.contract import Interaction
 from domain.errors import InteractionRejected, LedgerError
 from domain.fold.facts import Fact
 from domain.relationship import Recorded, Relationship, relationship_uuid
+from domain.retry import retry_call
 from domain.transcoder import OrjsonTranscoder
 
 Outcome = Recorded | InteractionRejected
@@ -119,6 +120,9 @@ class RelationshipLedger(Application[UUID]):
         "DEEPCOPY_FROM_AGGREGATE_CACHE": "n",
     }
 
+    write_conflict_patience_s: float = 300.0
+    """How long `record_batch` keeps deciding again after losing version races."""
+
     def construct_recorder(self) -> ProcessRecorder:
         """A process recorder, so a consumer's position (a `Tracking`) can commit in the
         same transaction as the events it produced: the library's exactly-once idiom."""
@@ -145,29 +149,45 @@ class RelationshipLedger(Application[UUID]):
         before anything is stored (a consumer sends its dead letters there), and if
         it raises, nothing is stored.
 
+        Another writer saving one of these relationships first makes the save fail
+        the optimistic version check: the batch is then decided again against what
+        that writer stored, after a jittered wait, for up to
+        `write_conflict_patience_s` seconds (writers of the same relationships take
+        turns; none gives up after one collision).
+
         Raises `PositionAlreadyRecorded` when the store already holds `tracking`'s
         position or a later one: another consumer recorded this batch.
         """
-        for attempt in (1, 2):
-            touched: dict[UUID, Relationship] = {}
-            try:
-                outcomes = [self._decide(item, touched) for item in items]
-                if before_commit is not None:
-                    before_commit(outcomes)
-                self._save(touched.values(), tracking)
-            except IntegrityError:
-                self._forget(touched)
-                self._check_position(tracking)
-                if attempt == 2:
-                    raise
-                # Another writer saved one of these relationships first (the
-                # optimistic version check): decide again against what it stored.
-            except BaseException:
-                self._forget(touched)
-                raise
-            else:
-                return outcomes
-        raise AssertionError("unreachable")
+        return retry_call(
+            lambda: self._record_once(items, tracking, before_commit),
+            what="record a batch",
+            retry_on=(IntegrityError,),
+            give_up_after=self.write_conflict_patience_s,
+        )
+
+    def _record_once(
+        self,
+        items: Sequence[Interaction],
+        tracking: Tracking | None,
+        before_commit: Callable[[Sequence[Outcome]], None] | None,
+    ) -> list[Outcome]:
+        touched: dict[UUID, Relationship] = {}
+        try:
+            outcomes = [self._decide(item, touched) for item in items]
+            if before_commit is not None:
+                before_commit(outcomes)
+            self._save(touched.values(), tracking)
+        except IntegrityError:
+            # Another writer saved one of these relationships first (the optimistic
+            # version check), or stored this consumer position: forget what we hold,
+            # and let the retry decide again against what it stored.
+            self._forget(touched)
+            self._check_position(tracking)
+            raise
+        except BaseException:
+            self._forget(touched)
+            raise
+        return outcomes
 
     def _check_position(self, tracking: Tracking | None) -> None:
         if tracking is None:

@@ -1,23 +1,29 @@
 """The `Relationship` aggregate: the write side of one relationship's ledger.
 
 It holds only what its invariants need (parties, currency, the idempotency keys
-already recorded, the clock and the chain head); the scoring lives in the folds,
-so a policy change never touches recorded history.
+already recorded with a digest of what each one recorded, the clock and the chain
+head); the scoring lives in the folds, so a policy change never touches recorded
+history.
+
+A key offered again is a duplicate only if its canonical content is the same: a
+producer reusing an `event_id` for something else is a conflict, refused and
+reported, never silently dropped.
 """
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from enum import StrEnum
 from functools import lru_cache
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.chain import GENESIS, link
+from domain.chain import GENESIS, canonical_json, link
 from domain.contract import Interaction
-from domain.errors import ContractViolation, ContradictsRelationship
+from domain.errors import ContractViolation, ContradictsRelationship, InteractionConflict
 
 _NAMESPACE = uuid5(NAMESPACE_URL, "https://relledger.invalid/relationship")
 
@@ -34,6 +40,17 @@ class Recorded(StrEnum):
     RECORDED = "recorded"
     LATE = "late"
     DUPLICATE = "duplicate"
+
+
+def content_digest(record: dict[str, Any]) -> bytes:
+    """A short digest of an interaction's canonical content, to tell a redelivery
+    (same digest) from a conflicting reuse of its key (another digest)."""
+    return hashlib.blake2b(canonical_json(record), digest_size=16).digest()
+
+
+class _Recorded(NamedTuple):
+    version: int
+    digest: bytes
 
 
 class Relationship(Aggregate):
@@ -56,18 +73,28 @@ class Relationship(Aggregate):
         self.supplier: str = parties["supplier"]
         self.customer: str = parties["customer"]
         self.currency: str | None = None
-        self.keys: set[tuple[str, str]] = set()
+        self.keys: dict[tuple[str, str], _Recorded] = {}
         self.clock: datetime | None = None
         self.head = GENESIS
-        self._apply(interaction, chain_hash)
+        self._apply(interaction, chain_hash, 1)
 
     def record(self, item: Interaction) -> Recorded:
-        """Append an interaction, unless it was recorded before (a redelivery)."""
-        if item.key in self.keys:
+        """Append an interaction, unless it was recorded before (a redelivery).
+
+        Raises `InteractionConflict` when its key was recorded with other content.
+        """
+        record = item.canonical()
+        earlier = self.keys.get(item.key)
+        if earlier is not None:
+            if earlier.digest != content_digest(record):
+                raise InteractionConflict(
+                    "event_id",
+                    f"already recorded with other content at {self.relationship_id!r} "
+                    f"#{earlier.version}",
+                )
             return Recorded.DUPLICATE
         self._check_consistent(item)
         late = self.clock is not None and item.occurred_at < self.clock
-        record = item.canonical()
         self.trigger_event(
             self.InteractionRecorded,
             interaction=record,
@@ -107,10 +134,13 @@ class Relationship(Aggregate):
         chain_hash: str
 
         def apply(self, aggregate: Aggregate) -> None:
-            cast(Relationship, aggregate)._apply(self.interaction, self.chain_hash)
+            cast(Relationship, aggregate)._apply(
+                self.interaction, self.chain_hash, self.originator_version
+            )
 
-    def _apply(self, interaction: dict[str, Any], chain_hash: str) -> None:
-        self.keys.add((interaction["source"], interaction["event_id"]))
+    def _apply(self, interaction: dict[str, Any], chain_hash: str, version: int) -> None:
+        key = (interaction["source"], interaction["event_id"])
+        self.keys[key] = _Recorded(version, content_digest(interaction))
         occurred_at = datetime.fromisoformat(interaction["occurred_at"])
         if self.clock is None or occurred_at > self.clock:
             self.clock = occurred_at

@@ -21,6 +21,7 @@ from typing import TypeVar
 from tenacity import (
     RetryCallState,
     Retrying,
+    retry_if_exception,
     retry_if_exception_type,
     stop_after_delay,
     stop_never,
@@ -48,7 +49,7 @@ def retry_call(
     action: Callable[[], T],
     *,
     what: str,
-    retry_on: tuple[type[BaseException], ...],
+    retry_on: tuple[type[BaseException], ...] | Callable[[BaseException], bool],
     give_up_after: float | None,
     initial_wait: float = 0.05,
     max_wait: float = 30.0,
@@ -57,9 +58,10 @@ def retry_call(
 ) -> T:
     """Call `action` until it returns; retry only `retry_on` errors.
 
-    Gives up (re-raising the last error) once `give_up_after` seconds have passed
-    since the first attempt (`None`: never), or as soon as `stop` is set; a wait is
-    cut short by `stop`. Other errors propagate at once.
+    `retry_on` is a tuple of error types, or a predicate on the error. Gives up
+    (re-raising the last error) once `give_up_after` seconds have passed since the
+    first attempt (`None`: never), or as soon as `stop` is set; a wait is cut short
+    by `stop`. Other errors propagate at once.
     """
     stops: stop_base = stop_never if give_up_after is None else stop_after_delay(give_up_after)
     sleep: Callable[[float], None] = _sleep
@@ -83,7 +85,11 @@ def retry_call(
         )
 
     retrying = Retrying(
-        retry=retry_if_exception_type(retry_on),
+        retry=(
+            retry_if_exception_type(retry_on)
+            if isinstance(retry_on, tuple)
+            else retry_if_exception(retry_on)
+        ),
         stop=stops,
         wait=wait_random_exponential(multiplier=initial_wait, max=max_wait),
         before_sleep=notify,

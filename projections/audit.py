@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass, field
 from uuid import UUID
 
-from domain.chain import ChainBreak, ChainEntry, verify_chain
+from domain.chain import ChainBreak, ChainCursor
 from domain.ledger import RelationshipLedger, UnreadableRecord
 from domain.relationship import relationship_uuid
 
@@ -24,9 +23,12 @@ class VerifyReport:
 
 
 def verify_ledger(ledger: RelationshipLedger, relationship_id: str | None = None) -> VerifyReport:
-    """Check all relationships (or one); `heads` holds each chain's last hash for anchoring."""
-    chains: dict[UUID, list[ChainEntry]] = defaultdict(list)
-    names: dict[UUID, str] = {}
+    """Check all relationships (or one); `heads` holds each chain's last hash for anchoring.
+
+    Streams the log once, keeping one `ChainCursor` per relationship: memory grows
+    with the number of relationships, never with the number of events.
+    """
+    cursors: dict[UUID, ChainCursor] = {}
     report = VerifyReport()
     wanted = None if relationship_id is None else relationship_uuid(relationship_id)
     for stored in ledger.scan():
@@ -38,13 +40,11 @@ def verify_ledger(ledger: RelationshipLedger, relationship_id: str | None = None
                 ChainBreak(str(stored.aggregate_id), stored.version, f"unreadable: {stored.error}")
             )
             continue
-        names.setdefault(stored.aggregate_id, stored.relationship_id)
-        chains[stored.aggregate_id].append(stored.chain_entry())
-    for aggregate_id, chain in chains.items():
-        name = names[aggregate_id]
-        chain.sort(key=lambda entry: entry.version)
-        report.breaks.extend(verify_chain(name, chain))
-        report.heads[name] = chain[-1].chain_hash
-    report.relationships = len(chains)
+        cursor = cursors.get(stored.aggregate_id)
+        if cursor is None:
+            cursor = cursors[stored.aggregate_id] = ChainCursor(stored.relationship_id)
+        report.breaks.extend(cursor.check(stored.chain_entry()))
+        report.heads[cursor.relationship_id] = stored.chain_hash
+    report.relationships = len(cursors)
     report.breaks.sort(key=lambda found: (found.relationship_id, found.version))
     return report

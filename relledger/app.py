@@ -7,13 +7,17 @@ message and an exit code here, never a traceback.
 
 from __future__ import annotations
 
+import os
+import sys
+import traceback
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, NoReturn, TypeVar
 
 import typer
 from eventsourcing.persistence import PersistenceError
 
+from domain.contract import IntakeLimits
 from domain.errors import LedgerError, PolicyError
 from domain.ledger import RelationshipLedger, UnknownRelationship
 from projections.view import RelationshipView, open_view
@@ -23,6 +27,7 @@ from relledger.store import open_ledger, retry_creation_race, store_url_from
 EXIT_REJECTED = 1
 EXIT_UNKNOWN = 2
 EXIT_STORE = 3
+EXIT_UNEXPECTED = 4
 
 app = typer.Typer(
     name="relledger",
@@ -43,8 +48,9 @@ PANEL_READ_MODELS = "Keep the read models current"
 
 
 class Context:
-    def __init__(self, db: str | None) -> None:
+    def __init__(self, db: str | None, debug: bool = False) -> None:
         self.url = store_url_from(db)
+        self.debug = debug
 
     def ledger(self, *, must_exist: bool = True) -> RelationshipLedger:
         return open_ledger(self.url, must_exist=must_exist)
@@ -69,8 +75,12 @@ def main_options(
             show_default=False,
         ),
     ] = None,
+    debug: Annotated[
+        bool,
+        typer.Option("--debug", help="On an unexpected error, print the whole traceback."),
+    ] = False,
 ) -> None:
-    ctx.obj = Context(db)
+    ctx.obj = Context(db, debug)
 
 
 def run(action: Callable[[], T]) -> T:
@@ -83,6 +93,25 @@ def run(action: Callable[[], T]) -> T:
         _fail(str(error), EXIT_STORE)
     except PersistenceError as error:  # the library's: locked, connection lost, ...
         _fail(f"the store failed: {type(error).__name__}: {error}", EXIT_STORE)
+
+
+def run_command() -> None:
+    """The `relledger` entry point: anything the ledger did not expect ends as one line
+    and exit 4 (1 means rejected lines or a broken chain, so it must not be reused);
+    `--debug` (or RELLEDGER_DEBUG=1) adds the traceback."""
+    try:
+        app()
+    except Exception as error:
+        if "--debug" in sys.argv[1:] or os.environ.get("RELLEDGER_DEBUG") == "1":
+            traceback.print_exc()
+        message = " ".join(str(error).split())[:300]
+        render.err.print("[red]error:[/] unexpected ", end="")
+        render.err.print(
+            f"{type(error).__name__}: {message} (run with --debug for the traceback)",
+            markup=False,
+            highlight=False,
+        )
+        raise SystemExit(EXIT_UNEXPECTED) from None
 
 
 def _fail(message: str, code: int) -> NoReturn:
@@ -105,3 +134,20 @@ def timestamp(value: str | None) -> datetime | None:
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for other programs.")]
 RelId = Annotated[str, typer.Argument(help="The relationship_id producers use.")]
+
+FutureSkewOption = Annotated[
+    float,
+    typer.Option(
+        min=0,
+        help="Days an occurred_at may lie after the recording time (clock drift allowance).",
+    ),
+]
+LineBytesOption = Annotated[
+    int, typer.Option(min=1, help="Longest line or message accepted, in bytes.")
+]
+
+
+def intake_limits(max_future_skew_days: float, max_message_bytes: int) -> IntakeLimits:
+    return IntakeLimits(
+        max_message_bytes=max_message_bytes, max_future_skew=timedelta(days=max_future_skew_days)
+    )

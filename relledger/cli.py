@@ -7,7 +7,7 @@ one Typer `app` (see `relledger.app`).
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from functools import partial
@@ -17,8 +17,15 @@ from typing import Annotated, Any, BinaryIO
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
-from consumers.jsonl import IngestReport, ingest_lines
-from domain.ledger import RelationshipLedger, UnknownRelationship
+from consumers.jsonl import (
+    IngestReport,
+    LineRejection,
+    OversizedLine,
+    bounded_lines,
+    ingest_lines,
+)
+from domain.contract import DEFAULT_LIMITS, IntakeLimits, Interaction
+from domain.ledger import Outcome, RelationshipLedger, UnknownRelationship
 from projections.audit import verify_ledger
 from projections.replay import replay_relationship
 from projections.views import standing_view
@@ -28,13 +35,19 @@ from relledger.app import (
     EXIT_UNKNOWN,
     PANEL_AUDIT,
     PANEL_RECORD,
+    FutureSkewOption,
     JsonFlag,
+    LineBytesOption,
     RelId,
+    T,
     app,
+    intake_limits,
     run,
+    run_command,
     timestamp,
 )
 from relledger.policies import load_policy
+from relledger.store import wait_for_store
 
 
 @contextmanager
@@ -65,28 +78,56 @@ def ingest(
         list[str], typer.Argument(help="JSONL files of interaction/v1 ('-' = stdin).")
     ],
     batch_size: Annotated[int, typer.Option(min=1, help="Interactions per transaction.")] = 500,
+    max_future_skew: FutureSkewOption = 1.0,
+    max_line_bytes: LineBytesOption = DEFAULT_LIMITS.max_message_bytes,
+    store_patience: Annotated[
+        float,
+        typer.Option(
+            "--wait-for-store",
+            min=0,
+            help="Seconds to wait for an unreachable store before giving up.",
+        ),
+    ] = 300.0,
 ) -> None:
     """Record every valid line; report each rejected one as `line N: field: reason`."""
-    ledger = run(lambda: ctx.obj.ledger(must_exist=False))
+    limits = intake_limits(max_future_skew, max_line_bytes)
+
+    def patiently(what: str, action: Callable[[], T]) -> T:
+        say = partial(render.err.print, markup=False, highlight=False)
+        return run(lambda: wait_for_store(action, what=what, patience_s=store_patience, say=say))
+
+    ledger = patiently("open", lambda: ctx.obj.ledger(must_exist=False))
     total = IngestReport()
     with _opened(paths) as handles:
         for name, handle, size in handles:
-            report = run(partial(_ingest_one, ledger, handle, name, size, batch_size))
             prefix = f"{name}: " if len(handles) > 1 else ""
-            for rejection in report.rejections:
-                render.err.print(f"{prefix}{rejection}", markup=False)
+
+            def tell(rejection: LineRejection, prefix: str = prefix) -> None:
+                render.err.print(f"{prefix}{rejection}", markup=False, highlight=False)
+
+            def record(items: Sequence[Interaction]) -> list[Outcome]:
+                return patiently("record", lambda: ledger.record_batch(items))
+
+            lines = bounded_lines(handle, limits.max_message_bytes)
+            report = run(
+                partial(_ingest_one, ledger, lines, name, size, batch_size, limits, record, tell)
+            )
             total.add(report)
-    projected = run(lambda: cli_read.project_now(*ctx.obj.view(ledger)))
-    render.out.print(
-        f"recorded {total.recorded} (late {total.late}), duplicates {total.duplicates}, "
-        f"rejected {total.rejected}; read models at position {projected.position}"
-    )
+    projected = patiently("project", lambda: cli_read.project_now(*ctx.obj.view(ledger)))
+    render.out.print(f"{total.summary()}; read models at position {projected.position}")
     if total.rejected:
         raise typer.Exit(EXIT_REJECTED)
 
 
 def _ingest_one(
-    ledger: RelationshipLedger, handle: BinaryIO, name: str, size: int | None, batch_size: int
+    ledger: RelationshipLedger,
+    lines: Iterable[bytes | OversizedLine],
+    name: str,
+    size: int | None,
+    batch_size: int,
+    limits: IntakeLimits,
+    record: Callable[[Sequence[Interaction]], list[Outcome]],
+    tell: Callable[[LineRejection], None],
 ) -> IngestReport:
     show_bar = render.err.is_terminal and (size is None or size > 1_000_000)
     with Progress(
@@ -101,8 +142,11 @@ def _ingest_one(
         task = progress.add_task(f"ingesting {name}", total=size)
         return ingest_lines(
             ledger,
-            handle,
+            lines,
             batch_size=batch_size,
+            limits=limits,
+            record=record,
+            on_rejection=tell,
             on_progress=lambda done: progress.update(task, completed=done),
         )
 
@@ -210,7 +254,7 @@ def demo(
 
 
 def main() -> None:
-    app()
+    run_command()
 
 
 __all__ = ["app", "cli_kafka", "cli_read", "main"]

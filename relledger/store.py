@@ -8,18 +8,24 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import time
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import psycopg
-from eventsourcing.persistence import IntegrityError, OperationalError, PersistenceError
+from eventsourcing.persistence import (
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    PersistenceError,
+)
 
 from domain.errors import LedgerError
 from domain.ledger import RelationshipLedger
+from domain.retry import RetryNotice, retry_call
 
 DEFAULT_URL = "sqlite:///relledger.db"
 ENV_VAR = "RELLEDGER_DB"
@@ -27,6 +33,18 @@ ENV_VAR = "RELLEDGER_DB"
 
 class StoreUnavailable(LedgerError):
     """The store cannot be opened or read; the message says which and why."""
+
+
+class StoreUnreachable(StoreUnavailable):
+    """The store did not answer (down, restarting, locked): worth waiting for."""
+
+
+OUTAGES: tuple[type[BaseException], ...] = (
+    OperationalError,  # the library's: connection refused or lost, pool exhausted, locked
+    InterfaceError,
+    StoreUnreachable,
+)
+"""Errors that a later attempt may not meet: writers wait them out (`wait_for_store`)."""
 
 
 @dataclass(frozen=True)
@@ -98,12 +116,50 @@ def open_ledger(url: str, *, must_exist: bool = False) -> RelationshipLedger:
         _check_sqlite_file(store, must_exist)
     try:
         return retry_creation_race(lambda: RelationshipLedger(env=store.settings))
-    except (PersistenceError, OperationalError, psycopg.Error, sqlite3.Error) as error:
+    except (OperationalError, InterfaceError, psycopg.OperationalError) as error:
+        raise StoreUnreachable(f"cannot reach the store {store.display}: {error}") from None
+    except (PersistenceError, psycopg.Error, sqlite3.Error) as error:
         raise StoreUnavailable(f"cannot open the store {store.display}: {error}") from None
 
 
+def wait_for_store(
+    action: Callable[[], T], *, what: str, patience_s: float, say: Callable[[str], None]
+) -> T:
+    """Run `action`, waiting out store outages for up to `patience_s` seconds.
+
+    The first failure is reported at once, then one line every few seconds with
+    the time waited and the reason, so an operator sees why nothing moves.
+    """
+    last_said = [-STORE_WAIT_NOTICE_S]
+
+    def tell(notice: RetryNotice) -> None:
+        if notice.elapsed_s - last_said[0] >= STORE_WAIT_NOTICE_S:
+            last_said[0] = notice.elapsed_s
+            say(
+                f"waiting for the store ({what}): {notice.elapsed_s:.0f}s of "
+                f"{patience_s:.0f}s; {_one_line(notice.error)}"
+            )
+
+    return retry_call(
+        action,
+        what=what,
+        retry_on=OUTAGES,
+        give_up_after=patience_s,
+        initial_wait=0.2,
+        max_wait=5.0,
+        on_retry=tell,
+    )
+
+
+STORE_WAIT_NOTICE_S = 5.0
+
+
+def _one_line(error: BaseException) -> str:
+    text = " ".join(str(error).split())
+    return text if len(text) <= 200 else text[:199] + "…"
+
+
 T = TypeVar("T")
-CREATION_ATTEMPTS = 5
 _RACE_MESSAGES = (
     "tuple concurrently updated",
     "concurrently deleted",
@@ -122,17 +178,19 @@ def retry_creation_race(create: Callable[[], T]) -> T:
     everything exists and the same call succeeds. Other errors (a refused
     connection, a wrong password) are reported at once.
     """
-    for attempt in range(1, CREATION_ATTEMPTS + 1):
-        try:
-            return create()
-        except (PersistenceError, psycopg.Error, sqlite3.Error) as error:
-            if attempt == CREATION_ATTEMPTS or not _lost_creation_race(error):
-                raise
-            time.sleep(0.1 * attempt)
-    raise AssertionError("unreachable")
+    return retry_call(
+        create,
+        what="create the tables",
+        retry_on=_lost_creation_race,
+        give_up_after=10.0,
+        initial_wait=0.1,
+        max_wait=1.0,
+    )
 
 
-def _lost_creation_race(error: Exception) -> bool:
+def _lost_creation_race(error: BaseException) -> bool:
+    if not isinstance(error, (PersistenceError, psycopg.Error, sqlite3.Error)):
+        return False
     conflict = (IntegrityError, psycopg.IntegrityError, sqlite3.IntegrityError)
     return isinstance(error, conflict) or any(m in str(error) for m in _RACE_MESSAGES)
 
@@ -150,8 +208,16 @@ def _check_sqlite_file(store: StoreURL, must_exist: bool) -> None:
             )
         if not path.parent.exists():
             raise StoreUnavailable(f"{store.display}: directory {path.parent} does not exist")
+        _create_private(path)
         return
     with path.open("rb") as handle:
         header = handle.read(16)
     if header and header != b"SQLite format 3\x00":
         raise StoreUnavailable(f"{store.display}: {path} is not an SQLite database")
+
+
+def _create_private(path: Path) -> None:
+    """Create the new database file readable and writable by its owner only: it holds
+    every interaction. SQLite gives its journal files the same permissions."""
+    with suppress(FileExistsError):
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
