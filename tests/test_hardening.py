@@ -105,41 +105,36 @@ def test_a_reused_event_id_with_other_content_is_a_conflict(store_url: str, tmp_
 # --- concurrent writers take turns ----------------------------------------------------
 
 
-def test_four_writers_of_the_same_relationships_all_finish(store_url: str) -> None:
-    """Four processes ingest the same stories in small batches of different sizes, so
-    they keep colliding on the same relationships: each must wait its turn, and every
-    event must end up recorded exactly once."""
-    events = str(DATA / "events.jsonl")
+def test_four_writers_of_the_same_relationships_all_finish(store_url: str, tmp_path: Path) -> None:
+    """Four systems (four sources) report on the same relationships at once, each through
+    its own `ingest`: they keep colliding on the same aggregates, so each must wait its
+    turn, and every event of every source must end up recorded exactly once."""
+    stories = [json.loads(text) for text in (DATA / "events.jsonl").read_text().splitlines()]
+    files = [
+        write_lines(
+            tmp_path / f"source{n}.jsonl",
+            [json.dumps({**story, "source": f"system-{n}"}) for story in stories],
+        )
+        for n in range(4)
+    ]
     processes = [
         subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "relledger",
-                "--db",
-                store_url,
-                "ingest",
-                *FAR_SKEW,
-                "--batch-size",
-                str(size),
-                events,
-            ],
+            [sys.executable, "-m", "relledger", "--db", store_url, "ingest", *FAR_SKEW, str(path)],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
-        for size in (17, 29, 41, 53)
+        for path in files
     ]
     results = [process.communicate(timeout=300) for process in processes]
-    for process, (_, err) in zip(processes, results, strict=True):
+    for process, (out, err) in zip(processes, results, strict=True):
         assert process.returncode == 0, err
-    recorded = sum(int(out.split()[1]) for out, _ in results)
-    assert recorded == STORY_EVENTS  # each event once, whoever recorded it
+        assert int(out.split()[1]) == STORY_EVENTS  # each source's events, once
     ledger = open_ledger(store_url)
     for relationship_id, story in EXPECTED.items():
         records = [stored.record for stored in ledger.history(relationship_id)]
         keys = {(record["source"], record["event_id"]) for record in records}
-        assert len(keys) == len(records) == story["events"]
+        assert len(keys) == len(records) == 4 * story["events"]
     verified = relledger(store_url, "verify")
     assert verified.returncode == 0, verified.stderr
 
@@ -341,7 +336,9 @@ def test_fuzzed_lines_are_each_recorded_or_refused_with_one_line(tmp_path: Path)
     counts = result.stdout.replace(",", "").replace(";", "").split()
     recorded, duplicates, rejected = int(counts[1]), int(counts[5]), int(counts[9])
     assert recorded + duplicates + rejected == sum(1 for text in mutated if text.strip())
-    refused = {int(text.split(":")[0].split()[1]): text for text in result.stderr.splitlines()}
+    refused = {
+        int(text.split(":")[0].split()[1]): text for text in result.stderr.split("\n") if text
+    }
     assert len(refused) == rejected
     assert all(len(text) < 1000 and "\x1b" not in text for text in refused.values())
     because_of_another_line = ("parties:", "currency:", "event_id: already recorded")
