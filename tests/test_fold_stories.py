@@ -15,13 +15,13 @@ promise_broken 3, disagreement 1. Trust starts at 30.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
 from stories import Story, load_v1
 
 from domain.contract import parse_interaction
-from domain.errors import ContractViolation
 from domain.fold.facts import Fact
 from domain.fold.fairness import Fairness, FairnessStatus
 from domain.fold.records import Connection, Phase
@@ -913,26 +913,38 @@ def test_money_stays_decimal() -> None:
     assert str(totals.supplier_contributed) == "1.10"
 
 
-def test_an_accepted_amount_is_added_exactly() -> None:
-    """Money is Decimal end to end: whatever amount the contract lets in, the totals keep
-    every digit (refusing it at the door would be fine too)."""
-    amount = "1234567890123456789012345678.91"  # 30 significant digits
-    message = {
-        "event_id": "big",
-        "source": "billing",
-        "relationship_id": "acme/big",
-        "occurred_at": "2025-01-06T00:00:00Z",
-        "kind": "purchase",
-        "actor": "customer",
-        "amount": amount,
-        "currency": "EUR",
-        "outcome": "met",
-    }
-    try:
-        item = parse_interaction(message)
-    except ContractViolation:
-        return
-    totals = replay([Fact.from_interaction(item)], load_v1()).standing().fairness.totals
-    assert str(totals.customer_contributed) == amount
-    assert str(totals.supplier_received) == amount
-    assert totals.value_gap == 0
+LARGEST_AMOUNT = "999999999999999999.999999"  # the contract's limit: 18 digits, then 6
+
+
+def test_the_largest_accepted_amounts_add_up_to_the_last_digit() -> None:
+    """Money is Decimal end to end: a wholesale account of a thousand purchases of the
+    largest amount the contract lets in, every other one exceeding expectations (its
+    perceived value, 1.2 times the amount, has 7 decimals), keeps every digit of its
+    totals: 29 significant digits, one more than Decimal's default context holds."""
+    received_at = datetime(2025, 6, 1, tzinfo=UTC)
+    facts: list[Fact] = []
+    for n in range(1000):
+        item = parse_interaction(
+            {
+                "event_id": f"order-{n}",
+                "source": "billing",
+                "relationship_id": "acme/wholesale",
+                "occurred_at": f"2024-01-{1 + n % 28:02d}T{n % 24:02d}:00:00Z",
+                "kind": "purchase",
+                "actor": "customer",
+                "amount": LARGEST_AMOUNT,
+                "currency": "EUR",
+                "outcome": "exceeded" if n % 2 else "met",
+            },
+            received_at=received_at,
+        )
+        facts.append(Fact.from_interaction(item))
+    totals = replay(facts, load_v1()).standing().fairness.totals
+    micros = 999999999999999999999999  # the amount in millionths, as an exact integer
+    paid = 1000 * micros * 10  # in ten-millionths, the unit of 1.2 times the amount
+    perceived = 500 * micros * 10 + 500 * micros * 12
+    assert totals.customer_contributed == totals.supplier_contributed == Decimal(paid).scaleb(-7)
+    assert totals.supplier_received == Decimal(paid).scaleb(-7)
+    assert totals.customer_received == Decimal(perceived).scaleb(-7)
+    assert str(totals.customer_received) == "1099999999999999999999.9989000"
+    assert totals.value_gap == Decimal(perceived - paid).scaleb(-7)

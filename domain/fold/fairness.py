@@ -7,7 +7,7 @@ the edge (rounded to 4 places by the renderer).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from enum import StrEnum
 
 from domain.contract import TRANSACTIONS, Actor, Kind, Outcome
@@ -16,6 +16,10 @@ from domain.policy import FairnessRules
 
 ZERO = Decimal(0)
 ONE = Decimal(1)
+MONEY_DIGITS = 60
+"""Totals are added with this many significant digits, not Decimal's default 28: the
+contract lets in amounts of 24 digits (a perceived value 1.2 times one has 26), and a
+sum of n of them needs log10(n) digits more."""
 
 
 class FairnessStatus(StrEnum):
@@ -55,6 +59,12 @@ def perceived_value(fact: Fact, rules: FairnessRules) -> Decimal:
 
 
 def add(totals: Ledger, fact: Fact, rules: FairnessRules) -> Ledger:
+    """The totals after one more interaction, every digit kept."""
+    with localcontext(prec=MONEY_DIGITS):
+        return _add(totals, fact, rules)
+
+
+def _add(totals: Ledger, fact: Fact, rules: FairnessRules) -> Ledger:
     amount = fact.amount
     if amount is None:
         return totals
