@@ -694,6 +694,16 @@ def test_a_late_transaction_counts_in_its_own_window() -> None:
     assert stage_of(story) is Stage.DECLINE
 
 
+def test_a_late_transaction_dated_first_makes_the_relationship_older() -> None:
+    story = Story().contact(on=0)
+    story.purchase("100", on=100).purchase("100", on=110).purchase("100", on=120)
+    # end day 120: the first purchase (day 100) is only 20 days old
+    assert stage_of(story) is Stage.EMERGING
+    story.purchase("100", on=20)  # an order from day 20, entered late: now the first one
+    # 100 days old; before (-60, 30] = 100 (day 20), last (30, 120] = 300 -> +200 %
+    assert stage_of(story) is Stage.GROWTH
+
+
 def test_replay_as_of_folds_only_what_had_happened() -> None:
     story = Story().purchase("100", on=0).purchase("100", on=10).purchase("100", on=100)
     story.purchase("900", on=150).termination(on=160)
