@@ -7,6 +7,7 @@ message that breaks several rules lists them all in `.problems`.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,8 @@ from typing import Any
 import orjson
 import pytest
 
-from domain.contract import Interaction, parse_interaction
+from domain import contract
+from domain.contract import IntakeLimits, Interaction, parse_interaction
 from domain.errors import ContractViolation, InteractionRejected
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -407,7 +409,9 @@ def test_several_kind_problems_reported_together() -> None:
 # --- money stays exact ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("amount", ["100.00", "100", "0.10", "123456789012345.123456"])
+@pytest.mark.parametrize(
+    "amount", ["100.00", "100", "0.10", "123456789012345.123456", "123456789012345678.123456"]
+)
 def test_decimal_preserved_exactly(amount: str) -> None:
     item = parse_interaction(json.dumps(purchase(amount=amount, perceived_value=amount)))
     assert isinstance(item.amount, Decimal)
@@ -419,7 +423,7 @@ def test_decimal_preserved_exactly(amount: str) -> None:
 
 @pytest.mark.parametrize(
     "amount",
-    ["1E+2", "1_000", " 10.00 ", "\u0661\u0660", "1e400", "1234567890123456.00", "1.1234567"],
+    ["1E+2", "1_000", " 10.00 ", "\u0661\u0660", "1e400", "1234567890123456789.00", "1.1234567"],
 )
 def test_loose_or_oversized_decimals_are_refused(amount: str) -> None:
     """Plain ASCII decimals only, small enough that every sum of them stays exact."""
@@ -459,3 +463,302 @@ def test_interactions_are_immutable() -> None:
     item = parse_interaction(purchase())
     with pytest.raises(ValueError):
         item.amount = Decimal("1")  # type: ignore[misc]
+
+
+# --- what cannot be folded, stored or shown ---------------------------------------------
+
+RECEIVED = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+IDENTIFIERS = [
+    "event_id",
+    "source",
+    "relationship_id",
+    "ref",
+    "parties.supplier",
+    "parties.customer",
+]
+
+
+def _with_identifier(field: str, value: str) -> dict[str, Any]:
+    if field == "ref":
+        return of_kind("promise_kept", ref=value)
+    if field.startswith("parties."):
+        parties = {"supplier": "acme", "customer": "globex", field.removeprefix("parties."): value}
+        return purchase(parties=parties)
+    return purchase(**{field: value})
+
+
+@pytest.mark.parametrize("field", IDENTIFIERS)
+@pytest.mark.parametrize(
+    "char",
+    ["\x00", "\x1b", "\x7f", "\x85", "\u202e", "\u200b", "\ufeff", "\u2028", "\u2029", "\n"],
+    ids=["NUL", "ESC", "DEL", "NEL", "RLO", "ZWSP", "BOM", "LS", "PS", "LF"],
+)
+def test_identifiers_refuse_control_and_format_characters(field: str, char: str) -> None:
+    error = violation(_with_identifier(field, f"evt{char}1"))
+    assert error.field == field
+    assert f"U+{ord(char):04X}" in error.reason
+    assert "printable" in error.reason
+
+
+@pytest.mark.parametrize("field", IDENTIFIERS)
+def test_identifiers_keep_printable_unicode_and_their_lengths(field: str) -> None:
+    assert parse_interaction(_with_identifier(field, "Müller & Söhne/東京 #7"))
+    assert parse_interaction(_with_identifier(field, "x" * 100))
+    assert violation(_with_identifier(field, "")).field == field
+    too_long = 101 if field == "source" else 201
+    assert violation(_with_identifier(field, "x" * too_long)).field == field
+
+
+def test_a_lone_surrogate_is_refused_in_identifiers_and_notes() -> None:
+    raw = json.dumps(purchase(event_id="evt-\ud800", note="a\udfffb"))
+    assert fields_of(violation(raw)) == ["event_id", "note"]
+
+
+def test_notes_keep_newlines_tabs_and_the_joiners_text_needs() -> None:
+    note = "line one\n\tline two 👩\u200d💻 \u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645"
+    assert parse_interaction(purchase(note=note)).note == note
+
+
+@pytest.mark.parametrize("char", ["\x00", "\x1b", "\r", "\x7f", "\x9b", "\u202e", "\u2066"])
+def test_notes_refuse_other_control_characters(char: str) -> None:
+    error = violation(purchase(note=f"fine{char}[2J"))
+    assert error.field == "note"
+    assert f"U+{ord(char):04X}" in error.reason
+
+
+def _at(occurred_at: str, **limits: Any) -> ContractViolation:
+    with pytest.raises(ContractViolation) as caught:
+        parse_interaction(
+            purchase(occurred_at=occurred_at), received_at=RECEIVED, limits=IntakeLimits(**limits)
+        )
+    return caught.value
+
+
+def test_year_one_is_refused() -> None:
+    """Recorded once, it crashed every later fold with an OverflowError."""
+    error = _at("0001-01-01T00:00:00Z")
+    assert str(error) == "occurred_at: 0001-01-01T00:00:00+00:00 is before 1900-01-01"
+
+
+def test_year_9999_is_refused() -> None:
+    """Recorded once, it froze its relationship's clock for good."""
+    error = _at("9999-12-31T00:00:00Z")
+    assert str(error) == (
+        "occurred_at: 9999-12-31T00:00:00+00:00 is more than 1 day after the recording "
+        "time 2026-11-25T12:00:00+00:00"
+    )
+
+
+@pytest.mark.parametrize(
+    ("occurred_at", "accepted"),
+    [
+        ("1899-12-31T23:59:59Z", False),
+        ("1900-01-01T00:30:00+01:00", False),
+        ("1900-01-01T00:00:00Z", True),
+        ("2026-11-26T12:00:00Z", True),
+        ("2026-11-26T13:00:00+01:00", True),
+        ("2026-11-26T12:00:01Z", False),
+    ],
+)
+def test_occurred_at_bounds(occurred_at: str, accepted: bool) -> None:
+    message = purchase(occurred_at=occurred_at)
+    if accepted:
+        assert parse_interaction(message, received_at=RECEIVED)
+    else:
+        assert _at(occurred_at).field == "occurred_at"
+
+
+def test_the_future_skew_is_configurable() -> None:
+    error = _at("2026-11-25T15:00:00Z", max_future_skew=timedelta(hours=2))
+    assert "more than 2 hours after" in error.reason
+    limits = IntakeLimits(max_future_skew=timedelta(days=3650))
+    assert parse_interaction(purchase(occurred_at="2029-05-01T09:25:00Z"), limits=limits)
+
+
+def test_received_at_defaults_to_now() -> None:
+    tomorrow = datetime.now(UTC) + timedelta(hours=23)
+    assert parse_interaction(purchase(occurred_at=tomorrow.isoformat()))
+    assert violation(purchase(occurred_at=(tomorrow + timedelta(days=2)).isoformat()))
+
+
+def test_a_naive_recording_clock_is_a_programming_error() -> None:
+    with pytest.raises(ValueError, match="timezone"):
+        parse_interaction(purchase(), received_at=datetime(2026, 11, 25))
+
+
+def test_the_future_is_reported_with_the_kind_rules() -> None:
+    message = purchase(occurred_at="2027-01-01T00:00:00Z", outcome=None)
+    with pytest.raises(ContractViolation) as caught:
+        parse_interaction(message, received_at=RECEIVED)
+    assert fields_of(caught.value) == ["occurred_at", "outcome"]
+
+
+def test_every_conformance_event_fits_a_clock_after_the_last_one() -> None:
+    last = datetime(2029, 5, 1, 9, 25, tzinfo=UTC)
+    with (DATA / "events.jsonl").open("rb") as handle:
+        items = [parse_interaction(line, received_at=last) for line in handle if line.strip()]
+    assert max(item.occurred_at for item in items) == last
+
+
+def test_an_unknown_currency_code_is_refused() -> None:
+    error = violation(purchase(currency="ZZZ"))
+    assert str(error) == "currency: 'ZZZ' is not an ISO 4217 currency code"
+
+
+@pytest.mark.parametrize("currency", ["XXX", "XTS", "XAU", "XDR"])
+def test_codes_without_a_minor_unit_are_not_money(currency: str) -> None:
+    error = violation(purchase(currency=currency))
+    assert error.field == "currency"
+    assert "no minor unit" in error.reason
+
+
+@pytest.mark.parametrize("currency", ["EUR", "USD", "JPY", "BHD", "CHF"])
+def test_iso_currencies_are_accepted(currency: str) -> None:
+    assert parse_interaction(purchase(currency=currency)).currency == currency
+
+
+def test_eighteen_integer_digits_and_six_decimals_is_the_bound() -> None:
+    assert parse_interaction(purchase(amount="999999999999999999.999999"))
+    for amount in ("1000000000000000000", "1.0000001"):
+        error = violation(purchase(amount=amount))
+        assert error.field == "amount"
+        assert "at most 18 digits before it and 6 after" in error.reason
+
+
+def _attributes_text(attributes: str) -> str:
+    return json.dumps(purchase())[:-1] + f', "attributes": {attributes}}}'
+
+
+@pytest.mark.parametrize(
+    ("attributes", "field", "reason"),
+    [
+        ('{"n": 18446744073709551616}', "attributes.n", "integer out of 64-bit range"),
+        ('{"n": 9223372036854775808}', "attributes.n", "integer out of 64-bit range"),
+        ('{"n": -9223372036854775809}', "attributes.n", "integer out of 64-bit range"),
+        ('{"n": 1' + "0" * 5000 + "}", "attributes.n", "integer out of 64-bit range"),
+        ('{"x": NaN}', "attributes.x", "NaN is not a JSON number"),
+        ('{"x": [1, Infinity]}', "attributes.x.1", "Infinity is not a JSON number"),
+        ('{"x": {"y": -Infinity}}', "attributes.x.y", "-Infinity is not a JSON number"),
+        ('{"x": 1e400}', "attributes.x", "number out of range (Infinity is not a JSON number)"),
+        ('{"x": "\\ud800"}', "attributes.x", "not valid Unicode (a lone surrogate)"),
+    ],
+)
+def test_attributes_are_strict_json(attributes: str, field: str, reason: str) -> None:
+    error = violation(_attributes_text(attributes))
+    assert (error.field, error.reason) == (field, reason)
+
+
+def test_attributes_keep_64_bit_integers_and_finite_floats() -> None:
+    attributes = {"min": -(2**63), "max": 2**63 - 1, "tiny": 5e-324, "big": 1.7e308}
+    assert parse_interaction(_attributes_text(json.dumps(attributes))).attributes == attributes
+
+
+def test_attributes_nest_at_most_32_levels() -> None:
+    assert parse_interaction(_attributes_text('{"a": ' + "[" * 31 + "]" * 31 + "}"))
+    error = violation(_attributes_text('{"a": ' + "[" * 32 + "]" * 32 + "}"))
+    assert error.field == "attributes.a" + ".0" * 31
+    assert error.reason == "nested deeper than 32 levels"
+
+
+def test_nesting_too_deep_for_the_decoder_is_a_violation() -> None:
+    error = violation('{"note": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    assert error.field == "json"
+
+
+@pytest.mark.parametrize(
+    ("attributes", "reason"),
+    [
+        ({1: "x"}, "object keys must be strings"),
+        ({"when": datetime(2025, 1, 1)}, "a datetime is not a JSON value"),
+        ({"x": float("nan")}, "NaN is not a JSON number"),
+        ({"x": 2**64}, "integer out of 64-bit range"),
+    ],
+)
+def test_decoded_attributes_are_strict_json_too(attributes: dict[Any, Any], reason: str) -> None:
+    error = violation(purchase(attributes=attributes))
+    assert error.field.startswith("attributes")
+    assert error.reason.endswith(reason)
+
+
+@pytest.mark.parametrize(
+    ("text", "field"),
+    [
+        ('{"amount": "1.00", "amount": "100.00"}', "amount"),
+        ('{"parties": {"supplier": "a", "supplier": "b", "customer": "c"}}', "parties.supplier"),
+        ('{"attributes": {"a": [{"k": 1, "k": 2}]}}', "attributes.a.0.k"),
+    ],
+)
+def test_duplicate_keys_are_refused(text: str, field: str) -> None:
+    message = json.dumps(purchase(amount=None))[:-1] + ", " + text[1:]
+    error = violation(message)
+    assert error.problems == [(field, "duplicate key")]
+
+
+def test_every_duplicate_key_is_named() -> None:
+    error = violation('{"kind": "contact", "kind": "purchase", "note": "a", "note": "b"}')
+    assert error.problems == [("kind", "duplicate key"), ("note", "duplicate key")]
+
+
+def test_a_message_over_the_byte_limit_is_refused_before_parsing() -> None:
+    huge = "{" + " " * (1024 * 1024) + "}"
+    error = violation(huge)
+    assert str(error) == "message: is 1048578 bytes; the limit is 1048576"
+    small = IntakeLimits(max_message_bytes=100)
+    text = json.dumps(purchase(note="é" * 60), ensure_ascii=False)
+    for raw in (text, text.encode()):
+        with pytest.raises(ContractViolation) as caught:
+            parse_interaction(raw, limits=small)
+        assert caught.value.reason == f"is {len(text.encode())} bytes; the limit is 100"
+
+
+def test_a_message_at_the_byte_limit_is_parsed() -> None:
+    raw = orjson.dumps(purchase())
+    assert parse_interaction(raw, limits=IntakeLimits(max_message_bytes=len(raw)))
+
+
+def test_reasons_quote_little_and_escape_control_characters() -> None:
+    error = violation(purchase(amount="\x1b[31m" + "9" * 10_000_000))
+    assert error.field == "amount"
+    assert len(str(error)) < 400
+    assert "\x1b" not in str(error)
+    assert "\\x1b[31m" in error.reason
+    assert "(10000005 characters)" in error.reason
+
+
+def test_unknown_field_names_are_quoted_too() -> None:
+    name = "\x1b]0;pwned\x07" + "x" * 1000
+    error = violation(purchase(**{name: 1}))
+    assert len(error.field) < 100
+    assert error.field.isprintable()
+    assert error.reason == "unknown field (not part of interaction/v1)"
+
+
+@pytest.mark.parametrize("currency", ["\x1b[2J", "\u202eRUE", "E" * 1000])
+def test_odd_currencies_are_quoted(currency: str) -> None:
+    error = violation(purchase(currency=currency))
+    assert error.field == "currency"
+    assert str(error).isprintable()
+    assert len(str(error)) < 250
+
+
+def test_attributes_that_used_to_escape_as_a_traceback() -> None:
+    """A 65-bit integer once left validation as orjson's TypeError, not a violation."""
+    error = violation(purchase(attributes={"n": 18446744073709551616}))
+    assert str(error) == "attributes.n: integer out of 64-bit range"
+
+
+def test_any_unforeseen_error_becomes_a_violation(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(item: Interaction) -> list[tuple[str, str]]:
+        raise KeyError("boom")
+
+    monkeypatch.setattr(contract, "_kind_problems", broken)
+    error = violation(purchase())
+    assert (error.field, error.reason) == ("json", "cannot be validated (KeyError)")
+
+
+@pytest.mark.parametrize("amount", ["NaN", "Infinity", "1E+2", "1E+18", "0.0000001"])
+def test_decimal_objects_meet_the_same_bound(amount: str) -> None:
+    error = violation(purchase(amount=Decimal(amount)))
+    assert error.field == "amount"
+    assert "plain decimal" in error.reason
+    assert parse_interaction(purchase(amount=Decimal("999999999999999999.999999")))
