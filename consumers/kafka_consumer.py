@@ -10,13 +10,15 @@ database, not the broker, holds the truth:
 - a redelivered message is a counted duplicate (the ledger's idempotency key), never a
   second event; a batch another member already stored is refused by the tracking row
   (`PositionAlreadyRecorded`) and dropped, and we re-read from what is stored;
-- bad messages (not JSON, contract violations, contradictions) go unchanged to the
-  dead-letter topic, flushed *before* the commit that moves past them (the ledger's
+- bad messages (not JSON, contract violations, contradictions, conflicts, even ones
+  that raise errors nobody foresaw) go to the dead-letter topic with their reason,
+  flushed *before* the commit that moves past them (the ledger's
   `record_batch(before_commit=...)` hook runs after every message is decided and
-  before anything is stored), so none is lost; a crash in between re-sends them
-  (at-least-once, deduplicated by their origin headers);
-- a database or dead-letter-topic outage retries the same batch with exponential
-  backoff: it never skips, and nothing is committed anywhere past what was stored.
+  before anything is stored), so none is lost and none stops its partition
+  (`kafka_batch`); a crash in between re-sends them (at-least-once, deduplicated by
+  their origin headers);
+- a database or dead-letter-topic outage retries the same batch with backoff: it never
+  skips, and nothing is committed anywhere past what was stored.
 
 Producers key messages by `relationship_id`: one relationship, one partition, one
 owner, so a relationship's interactions are recorded in the order they were sent.
@@ -26,48 +28,28 @@ from __future__ import annotations
 
 import logging
 import signal
-import sqlite3
 import threading
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import FrameType
-from typing import Any, TypeVar
+from typing import Any
 
-import psycopg
-from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError, Tracking
 from kafka import KafkaConsumer, KafkaProducer  # type: ignore[import-untyped]
 from kafka.errors import KafkaError  # type: ignore[import-untyped]
 from kafka.structs import OffsetAndMetadata  # type: ignore[import-untyped]
 
-from consumers.kafka_deadletter import DeadLetter, DeadLetterUnavailable, DeadLetterWriter
-from consumers.kafka_positions import PartitionPositions, tracking_name
+from consumers.kafka_batch import BatchAbandoned, PartitionBatches, Retrier
+from consumers.kafka_deadletter import DeadLetterWriter
+from consumers.kafka_positions import PartitionPositions
 from consumers.kafka_stats import ConsumerStats, StatsTicker
-from domain.contract import Interaction, parse_interaction
-from domain.errors import InteractionRejected, LedgerError
-from domain.ledger import Outcome, PositionAlreadyRecorded, RelationshipLedger
-from domain.relationship import Recorded
+from domain.contract import DEFAULT_LIMITS, IntakeLimits
+from domain.errors import LedgerError
+from domain.ledger import RelationshipLedger
 
 log = logging.getLogger("relledger.kafka")
-T = TypeVar("T")
-
-TRANSIENT: tuple[type[BaseException], ...] = (
-    OperationalError,  # includes the pool's ConnectionUnavailableError
-    InterfaceError,
-    psycopg.OperationalError,
-    sqlite3.OperationalError,  # "database is locked"
-    IntegrityError,  # lost the optimistic-concurrency race twice in a row: decide again
-    DeadLetterUnavailable,
-)
-"""Errors after which the same batch is retried (with backoff), never skipped."""
 
 
 class BrokerUnavailable(LedgerError):
     """The Kafka cluster cannot be reached or refused the client's configuration."""
-
-
-class BatchAbandoned(LedgerError):
-    """Asked to stop while a batch could not be stored: it was not committed anywhere,
-    so whoever owns the partition next reads it again."""
 
 
 @dataclass(frozen=True)
@@ -80,6 +62,8 @@ class ConsumerConfig:
     group_id: str = "relledger"
     dead_letter_topic: str | None = None
     """Defaults to `{topic}.dlq`."""
+    dead_letter_bootstrap_servers: str | None = None
+    """Where the dead-letter topic lives, if not on the source cluster."""
     client_id: str = "relledger"
     max_records: int = 500
     """Messages per poll, over all partitions; each partition's share is one transaction."""
@@ -94,13 +78,20 @@ class ConsumerConfig:
     backoff_initial_s: float = 0.5
     backoff_max_s: float = 30.0
     dead_letter_timeout_s: float = 30.0
+    """How long one attempt at delivering dead letters may take, metadata included."""
+    limits: IntakeLimits = field(default=DEFAULT_LIMITS)
+    """What intake accepts beyond the schema (message size, future skew)."""
 
     @property
     def dead_letters_to(self) -> str:
         return self.dead_letter_topic or f"{self.topic}.dlq"
 
-    def servers(self) -> list[str]:
-        return [server.strip() for server in self.bootstrap_servers.split(",") if server.strip()]
+    def servers(self, dead_letters: bool = False) -> list[str]:
+        """The source cluster's brokers, or (`dead_letters`) the dead-letter topic's."""
+        listed = self.bootstrap_servers
+        if dead_letters and self.dead_letter_bootstrap_servers:
+            listed = self.dead_letter_bootstrap_servers
+        return [server.strip() for server in listed.split(",") if server.strip()]
 
 
 class LedgerConsumer:
@@ -130,7 +121,11 @@ class LedgerConsumer:
                 heartbeat_interval_ms=config.heartbeat_interval_ms,
                 max_poll_interval_ms=config.max_poll_interval_ms,
             )
-            self._producer = KafkaProducer(bootstrap_servers=servers, client_id=config.client_id)
+            self._producer = KafkaProducer(
+                bootstrap_servers=config.servers(dead_letters=True),
+                client_id=config.client_id,
+                max_block_ms=int(config.dead_letter_timeout_s * 1000),
+            )
         except KafkaError as error:
             if getattr(self, "_consumer", None) is not None:
                 self._consumer.close(autocommit=False)
@@ -139,8 +134,15 @@ class LedgerConsumer:
                 "--bootstrap-servers and that the broker advertises a reachable address)"
             ) from error
         self._positions = PartitionPositions(self._consumer, ledger)
-        self._dead_letters = DeadLetterWriter(
-            self._producer, config.dead_letters_to, timeout_s=config.dead_letter_timeout_s
+        self._retrying = Retrier(self.stats, config.backoff_initial_s, config.backoff_max_s)
+        self._batches = PartitionBatches(
+            ledger,
+            DeadLetterWriter(
+                self._producer, config.dead_letters_to, timeout_s=config.dead_letter_timeout_s
+            ),
+            self._positions,
+            self._retrying,
+            config.limits,
         )
         self._consumer.subscribe(topics=[config.topic], listener=self._positions)
 
@@ -190,7 +192,7 @@ class LedgerConsumer:
                 # turn (`settle` seeks), so these records are read again then.
                 continue
             handled += len(records)
-            next_offset = self._store_partition_batch(partition, records, stop)
+            next_offset = self._batches.store(partition, records, stop)
             if next_offset is not None:
                 stored[partition] = next_offset
         if stored:
@@ -225,97 +227,6 @@ class LedgerConsumer:
             self._producer.close(timeout=10)
             self._ticker.emit()
         log.info("closed: left group=%s", self.config.group_id)
-
-    # -- one partition batch ---------------------------------------------------------
-
-    def _store_partition_batch(
-        self, partition: Any, records: list[Any], stop: threading.Event
-    ) -> int | None:
-        """Dead-letter the bad messages, record the rest with the partition's next offset
-        in one transaction. Returns the stored next offset, or None if the batch was
-        dropped because another member had already stored it."""
-        letters: list[DeadLetter] = []
-        parsed: list[tuple[Any, Interaction]] = []
-        for record in records:
-            if record.value is None:
-                letters.append(DeadLetter.of(record, "json: the message has no value"))
-                continue
-            try:
-                parsed.append((record, parse_interaction(record.value)))
-            except InteractionRejected as violation:
-                letters.append(DeadLetter.of(record, str(violation)))
-        name = tracking_name(partition.topic, partition.partition)
-        tracking = Tracking(application_name=name, notification_id=records[-1].offset + 1)
-        sent: list[DeadLetter] = []
-
-        def dead_letter_first(outcomes: Sequence[Outcome]) -> None:
-            rejected = [
-                DeadLetter.of(record, str(outcome))
-                for (record, _), outcome in zip(parsed, outcomes, strict=True)
-                if isinstance(outcome, InteractionRejected)
-            ]
-            batch = sorted([*letters, *rejected], key=lambda letter: letter.offset)
-            # This runs again when the batch is retried (a version race, an outage):
-            # what this process already sent and flushed is not sent twice.
-            done = {letter.offset for letter in sent}
-            fresh = [letter for letter in batch if letter.offset not in done]
-            self._dead_letters.send_all(fresh)
-            sent.extend(fresh)
-
-        items = [item for _, item in parsed]
-        try:
-            outcomes = self._retrying(
-                f"store {name} up to offset {tracking.notification_id}",
-                lambda: self.ledger.record_batch(items, tracking, before_commit=dead_letter_first),
-                stop,
-            )
-        except PositionAlreadyRecorded as taken:
-            log.warning("dropping batch: %s; continuing at offset=%s", taken, taken.stored)
-            self.stats.dropped += len(records)
-            self._positions.reseek(partition, taken.stored)
-            return None
-        self._count(len(records), outcomes, len(sent))
-        for letter in sent:
-            log.info(
-                "dead-lettered origin=%s[%s]@%s reason=%r",
-                letter.topic,
-                letter.partition,
-                letter.offset,
-                letter.reason,
-            )
-        self._positions.next_offsets[partition] = tracking.notification_id
-        return tracking.notification_id
-
-    def _count(self, consumed: int, outcomes: Sequence[Outcome], dead_lettered: int) -> None:
-        stats = self.stats
-        stats.consumed += consumed
-        stats.dead_lettered += dead_lettered
-        stats.batches += 1
-        for outcome in outcomes:
-            if outcome is Recorded.DUPLICATE:
-                stats.duplicates += 1
-            elif outcome is Recorded.LATE:
-                stats.recorded += 1
-                stats.late += 1
-            elif outcome is Recorded.RECORDED:
-                stats.recorded += 1
-
-    def _retrying(self, what: str, action: Callable[[], T], stop: threading.Event) -> T:
-        """Run `action` until it succeeds, backing off exponentially on outages.
-
-        Never gives up on its own (skipping a batch would lose it); only a stop
-        request ends the wait, with `BatchAbandoned` and nothing committed.
-        """
-        delay = self.config.backoff_initial_s
-        while True:
-            try:
-                return action()
-            except TRANSIENT as error:
-                self.stats.retries += 1
-                log.warning("retrying in %.1fs: %s failed: %r", delay, what, error)
-                if stop.wait(delay):
-                    raise BatchAbandoned(f"{what}: {error!r}") from error
-                delay = min(delay * 2, self.config.backoff_max_s)
 
     # -- courtesy and gauges -----------------------------------------------------------
 

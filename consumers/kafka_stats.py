@@ -23,13 +23,16 @@ class ConsumerStats:
     """Interactions stored, late ones included."""
     late: int = 0
     duplicates: int = 0
+    conflicts: int = 0
+    """Messages reusing a recorded `(source, event_id)` for other content (dead-lettered)."""
     dead_lettered: int = 0
+    """Every message sent to the dead-letter topic, conflicts included."""
     batches: int = 0
     """Partition batches committed to the store."""
     dropped: int = 0
     """Messages whose batch another group member had already stored (after a rebalance)."""
     retries: int = 0
-    """Batches retried after a database or dead-letter-topic outage."""
+    """Retries of a transaction after a database or dead-letter-topic outage."""
     rebalances: int = 0
     partitions: int = 0
     lag: int | None = None

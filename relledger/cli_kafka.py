@@ -21,7 +21,17 @@ from relledger import render
 if TYPE_CHECKING:
     from consumers.kafka_consumer import LedgerConsumer
     from consumers.kafka_stats import ConsumerStats
-from relledger.app import EXIT_REJECTED, EXIT_UNKNOWN, PANEL_RECORD, app, run
+from domain.contract import DEFAULT_LIMITS
+from relledger.app import (
+    EXIT_REJECTED,
+    EXIT_UNKNOWN,
+    PANEL_RECORD,
+    FutureSkewOption,
+    LineBytesOption,
+    app,
+    intake_limits,
+    run,
+)
 
 Servers = Annotated[
     str,
@@ -67,6 +77,10 @@ def consume(
     dead_letter_topic: Annotated[
         str | None, typer.Option(help="Where bad messages go (default: TOPIC.dlq).")
     ] = None,
+    dead_letter_bootstrap_servers: Annotated[
+        str | None,
+        typer.Option(help="Brokers of the dead-letter topic (default: --bootstrap-servers)."),
+    ] = None,
     max_records: Annotated[int, typer.Option(min=1, help="Messages per poll.")] = 2000,
     stats_interval: Annotated[
         float, typer.Option(min=0, help="Seconds between `stats` log lines (0: only at exit).")
@@ -76,6 +90,8 @@ def consume(
     ] = 6000,
     heartbeat_interval_ms: Annotated[int, typer.Option(min=100)] = 1000,
     json_logs: Annotated[bool, typer.Option("--json-logs", help="Log JSON lines.")] = False,
+    max_future_skew: FutureSkewOption = 1.0,
+    max_message_bytes: LineBytesOption = DEFAULT_LIMITS.max_message_bytes,
     idle_exit: Annotated[
         float | None,
         typer.Option(help="Stop after this many seconds without a message (batch jobs)."),
@@ -91,6 +107,8 @@ def consume(
         topic=topic,
         group_id=group,
         dead_letter_topic=dead_letter_topic,
+        dead_letter_bootstrap_servers=dead_letter_bootstrap_servers,
+        limits=intake_limits(max_future_skew, max_message_bytes),
         max_records=max_records,
         stats_interval_s=stats_interval,
         session_timeout_ms=session_timeout_ms,

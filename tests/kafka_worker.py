@@ -12,8 +12,10 @@ import json
 import logging
 import sys
 import threading
+from datetime import timedelta
 
 from consumers.kafka_consumer import ConsumerConfig, LedgerConsumer, install_stop_signals
+from domain.contract import IntakeLimits
 from relledger.store import open_ledger
 
 
@@ -27,6 +29,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--max-records", type=int, default=500)
     parser.add_argument("--session-timeout-ms", type=int, default=6000)
     parser.add_argument("--heartbeat-interval-ms", type=int, default=1000)
+    parser.add_argument("--max-future-skew", type=float, default=1.0, help="days")
     parser.add_argument(
         "--pause-s", type=float, default=0.0, help="sleep after each poll (a slow consumer)"
     )
@@ -47,6 +50,7 @@ def main(argv: list[str]) -> int:
         heartbeat_interval_ms=args.heartbeat_interval_ms,
         poll_timeout_ms=200,
         stats_interval_s=2.0,
+        limits=IntakeLimits(max_future_skew=timedelta(days=args.max_future_skew)),
     )
     ledger = open_ledger(args.db)
     try:
