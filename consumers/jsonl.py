@@ -4,7 +4,8 @@ Valid lines are recorded in batches (one transaction per batch); a bad line is
 reported with its number, as soon as it is known, and never stops the rest of the
 file. Memory is bounded by the work in hand, whatever the file holds: lines are
 read with a size limit (a longer one is skipped without being held, and refused),
-and rejections are handed to the caller as they come, not collected.
+and rejections are handed to the caller batch by batch, in line order, not
+collected: a batch closes when it holds `batch_size` lines, good or bad.
 """
 
 from __future__ import annotations
@@ -99,28 +100,28 @@ def ingest_lines(
 ) -> IngestReport:
     """Record every valid line; return the counts.
 
-    `clock` is the recording clock checked against `occurred_at` (default: now, UTC);
+    `clock` is the recording clock checked against `occurred_at` (default: now, UTC).
     `record` stores one batch (default: `ledger.record_batch`; the CLI passes one that
-    waits out store outages); `on_rejection` hears each refused line as soon as it is
-    known; `on_progress` receives the bytes consumed so far. Late events are recorded
-    (and counted in `recorded` too): `late` says how many of the recorded ones
-    arrived after a later-dated event of their relationship.
+    waits out store outages). `on_rejection` hears each refused line once its batch
+    is decided, in line order. `on_progress` receives the bytes consumed so far. Late
+    events are recorded (and counted in `recorded` too): `late` says how many of the
+    recorded ones arrived after a later-dated event of their relationship.
     """
     now = clock or (lambda: datetime.now(UTC))
     store = record or ledger.record_batch
     report = IngestReport()
     batch: list[tuple[int, Interaction]] = []
+    refused: list[LineRejection] = []
     consumed = 0
 
     def reject(number: int, error: InteractionRejected) -> None:
         report.rejected += 1
         if isinstance(error, InteractionConflict):
             report.conflicts += 1
-        if on_rejection is not None:
-            on_rejection(LineRejection(number, error))
+        refused.append(LineRejection(number, error))
 
     def flush() -> None:
-        outcomes = store([item for _, item in batch])
+        outcomes = store([item for _, item in batch]) if batch else []
         for (number, _), outcome in zip(batch, outcomes, strict=True):
             if isinstance(outcome, InteractionRejected):
                 reject(number, outcome)
@@ -131,6 +132,10 @@ def ingest_lines(
                 if outcome is Recorded.LATE:
                     report.late += 1
         batch.clear()
+        if on_rejection is not None:
+            for rejection in sorted(refused, key=lambda rejection: rejection.line):
+                on_rejection(rejection)
+        refused.clear()
         if on_progress is not None:
             on_progress(consumed)
 
@@ -139,22 +144,21 @@ def ingest_lines(
         if isinstance(line, OversizedLine):
             consumed += line.size
             reject(number, _oversized(line, limits))
-            continue
-        consumed += len(line)
-        if not line.strip():
-            continue
-        try:
-            item = parse_interaction(line.rstrip(b"\r\n"), received_at=received_at, limits=limits)
-            batch.append((number, item))
-        except InteractionRejected as error:
-            reject(number, error)
-        if len(batch) >= batch_size:
+        else:
+            consumed += len(line)
+            if not line.strip():
+                continue
+            try:
+                item = parse_interaction(
+                    line.rstrip(b"\r\n"), received_at=received_at, limits=limits
+                )
+                batch.append((number, item))
+            except InteractionRejected as error:
+                reject(number, error)
+        if len(batch) + len(refused) >= batch_size:
             flush()
             received_at = now()
-    if batch:
-        flush()
-    elif on_progress is not None:
-        on_progress(consumed)
+    flush()
     return report
 
 

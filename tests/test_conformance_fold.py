@@ -9,13 +9,12 @@ that come from an independent implementation of DESIGN.md section 5.
 
 from __future__ import annotations
 
-import json
 from decimal import Decimal
 from itertools import pairwise
 from pathlib import Path
-from typing import Any
 
 import pytest
+from conformance import DATA, EXPECTED, RECORDED_AT
 
 from domain.contract import parse_interaction
 from domain.fold.facts import Fact
@@ -23,8 +22,6 @@ from domain.fold.scorer import replay
 from domain.policy import Policy
 
 ROOT = Path(__file__).resolve().parent.parent
-DATA = Path(__file__).resolve().parent / "data"
-EXPECTED: dict[str, dict[str, Any]] = json.loads((DATA / "expected.json").read_text())
 
 
 def _stories() -> dict[str, list[Fact]]:
@@ -35,7 +32,7 @@ def _stories() -> dict[str, list[Fact]]:
         for line in handle:
             if not line.strip():
                 continue
-            item = parse_interaction(line)
+            item = parse_interaction(line, received_at=RECORDED_AT)
             keys = seen.setdefault(item.relationship_id, set())
             if item.key in keys:
                 continue

@@ -8,9 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from conformance import DATA, EXPECTED, FAR_SKEW, ingest_file
 from eventsourcing.persistence import Tracking
 
-from consumers.jsonl import ingest_lines
+from consumers.jsonl import LineRejection
 from domain.contract import parse_interaction
 from domain.errors import ContradictsRelationship
 from domain.ledger import PositionAlreadyRecorded, RelationshipLedger, UnknownRelationship
@@ -20,24 +21,20 @@ from projections.views import standing_view
 from relledger.policies import load_policy
 from relledger.store import open_ledger
 
-DATA = Path(__file__).parent / "data"
-
-EXPECTED = json.loads((DATA / "expected.json").read_text())
-
 
 def _ingest(ledger: RelationshipLedger, name: str, batch_size: int = 500):
-    with (DATA / name).open("rb") as handle:
-        return ingest_lines(ledger, handle, batch_size=batch_size)
+    return ingest_file(ledger, name, batch_size=batch_size)
 
 
 def test_conformance_stories_recorded_and_replayed(ledger: RelationshipLedger) -> None:
     report = _ingest(ledger, "events.jsonl", batch_size=97)
-    bad = _ingest(ledger, "invalid.jsonl")
+    refused: list[LineRejection] = []
+    bad = ingest_file(ledger, "invalid.jsonl", on_rejection=refused.append)
     assert report.rejected == 0
     assert report.recorded == sum(story["events"] for story in EXPECTED.values())
     assert report.duplicates > 0 and report.late > 0
     assert bad.recorded == 0
-    assert [(r.line, r.error.field) for r in bad.rejections] == [
+    assert [(r.line, r.error.field) for r in refused] == [
         (1, "occurred_at"),
         (2, "kind"),
         (3, "amount"),
@@ -105,13 +102,24 @@ def test_redelivery_is_a_counted_no_op_after_a_restart(store_url: str) -> None:
 def test_idempotent_across_processes(store_url: str, tmp_path: Path) -> None:
     events = tmp_path / "events.jsonl"
     events.write_bytes((DATA / "events.jsonl").read_bytes())
-    command = [sys.executable, "-m", "relledger", "--db", store_url, "ingest", str(events)]
+    command = [
+        sys.executable,
+        "-m",
+        "relledger",
+        "--db",
+        store_url,
+        "ingest",
+        *FAR_SKEW,
+        str(events),
+    ]
     first = subprocess.run(command, capture_output=True, text=True, check=True)
     second = subprocess.run(command, capture_output=True, text=True, check=True)
     recorded = sum(story["events"] for story in EXPECTED.values())
     assert f"recorded {recorded} " in first.stdout
     lines = sum(1 for line in events.read_text().splitlines() if line.strip())
-    assert second.stdout.startswith(f"recorded 0 (late 0), duplicates {lines}, rejected 0;")
+    assert second.stdout.startswith(
+        f"recorded 0 (late 0), duplicates {lines}, conflicts 0, rejected 0;"
+    )
 
 
 def test_late_event_is_recorded_and_flagged(ledger: RelationshipLedger) -> None:
@@ -220,7 +228,16 @@ def test_a_consumer_position_commits_with_its_events(store_url: str) -> None:
 def test_processes_starting_together_on_a_new_store_all_work(store_url: str) -> None:
     """Replicas start at once: their table creation races, none of them may fail."""
     events = DATA / "events.jsonl"
-    command = [sys.executable, "-m", "relledger", "--db", store_url, "ingest", str(events)]
+    command = [
+        sys.executable,
+        "-m",
+        "relledger",
+        "--db",
+        store_url,
+        "ingest",
+        *FAR_SKEW,
+        str(events),
+    ]
     processes = [
         subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for _ in range(4)

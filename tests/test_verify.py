@@ -5,21 +5,19 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from conformance import ingest_file
 from typer.testing import CliRunner
 
-from consumers.jsonl import ingest_lines
 from projections.audit import verify_ledger
 from relledger.cli import app
 from relledger.store import open_ledger
 
-DATA = Path(__file__).parent / "data"
 runner = CliRunner()
 
 
 def _ingested(store_url: str):
     ledger = open_ledger(store_url)
-    with (DATA / "events.jsonl").open("rb") as handle:
-        ingest_lines(ledger, handle)
+    ingest_file(ledger)
     return ledger
 
 
