@@ -60,7 +60,7 @@ from domain.fold.scorer import Scorer
 from domain.ledger import RelationshipLedger, StoredInteraction
 from projections.replay import replay_all, replay_relationship
 from relledger.policies import load_policy
-from relledger.simulate import PERSONAS, relationship_stream, simulate
+from relledger.simulate import PERSONAS, SIMULATED_HISTORY, relationship_stream, simulate
 from relledger.store import open_ledger, parse_store_url
 
 BATCH = 500
@@ -215,7 +215,7 @@ class Ingest:
 def ingest_file(ledger: RelationshipLedger, path: Path, lines: int) -> Ingest:
     start = time.perf_counter()
     with path.open("rb") as handle:
-        report = ingest_lines(ledger, handle, batch_size=BATCH)
+        report = ingest_lines(ledger, handle, batch_size=BATCH, limits=SIMULATED_HISTORY)
     seconds = time.perf_counter() - start
     return Ingest(lines, report.recorded, report.duplicates, report.late, report.rejected, seconds)
 
@@ -526,7 +526,7 @@ def profile(events: int, relationships: int) -> None:
         try:
             with data.main.open("rb") as handle:
                 profiler.enable()
-                report = ingest_lines(ledger, handle, batch_size=BATCH)
+                report = ingest_lines(ledger, handle, batch_size=BATCH, limits=SIMULATED_HISTORY)
                 profiler.disable()
         finally:
             ledger.close()

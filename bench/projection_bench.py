@@ -39,7 +39,7 @@ from projections import queries
 from projections.projector import Projector
 from projections.view import open_view
 from relledger.policies import load_policy
-from relledger.simulate import simulate
+from relledger.simulate import SIMULATED_HISTORY, simulate
 from relledger.store import open_ledger
 
 console = Console()
@@ -138,7 +138,9 @@ def run_backend(
         ledger = open_ledger(url)
         with console.status(f"{backend}: ingesting {data.name}..."), data.open("rb") as handle:
             start = time.perf_counter()
-            recorded = ingest_lines(ledger, handle, batch_size=2000).recorded
+            recorded = ingest_lines(
+                ledger, handle, batch_size=2000, limits=SIMULATED_HISTORY
+            ).recorded
             ingest_s = time.perf_counter() - start
         ledger.close()
     with console.status(f"{backend}: projecting from zero (child process)..."):

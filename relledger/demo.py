@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import orjson
 from rich.table import Table
 
@@ -13,7 +11,7 @@ from projections import queries
 from projections.view import RelationshipView
 from relledger import render
 from relledger.cli_read import project_now
-from relledger.simulate import simulate
+from relledger.simulate import SIMULATED_HISTORY, simulate
 
 
 def run_demo(
@@ -23,13 +21,9 @@ def run_demo(
     events: int,
     seed: int,
 ) -> None:
-    stream = list(simulate(relationships, events, seed=seed))
-    lines = [orjson.dumps(event) for event in stream]
-    # The demo replays a simulated history: its recording clock is the simulation's end,
-    # so the stories may run past today without looking like clock drift.
-    simulated_now = max(datetime.fromisoformat(event["occurred_at"]) for event in stream)
+    lines = [orjson.dumps(event) for event in simulate(relationships, events, seed=seed)]
     with render.err.status(f"ingesting {len(lines)} interactions..."):
-        report = ingest_lines(ledger, lines, clock=lambda: simulated_now)
+        report = ingest_lines(ledger, lines, limits=SIMULATED_HISTORY)
     project_now(ledger, view)
     render.out.print(
         f"[bold]demo data set[/]: {len(lines)} interactions over {relationships} relationships "

@@ -16,7 +16,12 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from domain.contract import IntakeLimits
+
 START = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
+SIMULATED_HISTORY = IntakeLimits(max_future_skew=timedelta(days=100 * 365))
+"""Intake limits for recording a simulated history: its stories start in 2025 and run
+for years, past today, which is no clock drift."""
 
 
 @dataclass(frozen=True)
