@@ -10,16 +10,22 @@ Fold states of recently touched relationships stay in a bounded cache, so a busy
 relationship is not decoded again for every page; the cache is only trusted while
 this process is the one that wrote the last page. Memory stays flat however long
 the log is: the cache is bounded and each page's rows are written and dropped.
+
+A relationship whose event cannot be folded, or whose rows the database refuses,
+is quarantined (`projections.quarantine`) and the page goes on without it. The
+common case pays nothing for that: a failed fold is caught where it happens, and
+the page is written in one go under a savepoint; only if the database refuses it
+is it written again relationship by relationship, each under its own savepoint.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from uuid import UUID
 
 import orjson
 from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError
@@ -29,9 +35,13 @@ from domain.fold.scorer import Scorer
 from domain.fold.state import load_state
 from domain.ledger import LoggedInteraction, RelationshipLedger, UnreadableRecord
 from domain.policy import Policy
-from projections.rows import Row, phase_rows, summary_row, trust_rows
+from domain.relationship import relationship_uuid
+from domain.retry import RetryNotice, retry_call
+from projections.page import FoldCache, Page
+from projections.quarantine import Quarantined
+from projections.rows import phase_rows, summary_row, trust_rows
 from projections.tables import Generation
-from projections.view import Page, RelationshipView
+from projections.view import RelationshipView
 
 Progress = Callable[[int, int], None]
 log = logging.getLogger("relledger.projections")
@@ -46,33 +56,25 @@ class CatchUp:
     events: int = 0
     pages: int = 0
     resyncs: int = 0
+    quarantined: list[Quarantined] = field(default_factory=list)
+    """Relationships this run quarantined (not those quarantined before it)."""
 
     @property
     def lag(self) -> int:
         return max(0, self.head - self.position)
 
 
-@dataclass
-class _Cache:
-    """Bounded LRU of fold states, valid only for one (generation, position) lineage."""
+STORE_OUTAGES: tuple[type[Exception], ...] = (OperationalError, InterfaceError)
+"""What a follower waits out: the store is unreachable, restarting or locked."""
 
-    size: int
-    scorers: OrderedDict[str, Scorer] = field(default_factory=OrderedDict)
 
-    def get(self, relationship_id: str) -> Scorer | None:
-        scorer = self.scorers.get(relationship_id)
-        if scorer is not None:
-            self.scorers.move_to_end(relationship_id)
-        return scorer
-
-    def put(self, relationship_id: str, scorer: Scorer) -> None:
-        self.scorers[relationship_id] = scorer
-        self.scorers.move_to_end(relationship_id)
-        while len(self.scorers) > self.size:
-            self.scorers.popitem(last=False)
-
-    def clear(self) -> None:
-        self.scorers.clear()
+def _paused(notice: RetryNotice) -> None:
+    log.warning(
+        "projection paused, store unavailable (%s); retry %d in %.1fs",
+        notice.error,
+        notice.attempt,
+        notice.wait_s,
+    )
 
 
 class _Moved(Exception):
@@ -95,10 +97,11 @@ class Projector:
         self.view = view
         self.page_size = page_size
         self._fixed = target
-        self._cache = _Cache(cache_size)
+        self._cache = FoldCache(cache_size)
         self._generation: Generation | None = None
         self._policy: Policy | None = None
         self._position = 0
+        self._quarantined: set[UUID] | None = None  # None: to be read with the next page
 
     @property
     def position(self) -> int:
@@ -121,7 +124,7 @@ class Projector:
             if not entries:
                 break
             try:
-                applied = self._apply_page(entries)
+                page = self._apply_page(entries)
             except _Moved:
                 report.resyncs += 1
                 continue
@@ -135,7 +138,8 @@ class Projector:
                     raise
                 report.resyncs += 1
                 continue
-            report.events += applied
+            report.events += len(entries)
+            report.quarantined += page.quarantined
             report.pages += 1
             if on_progress is not None:
                 on_progress(self._position, report.head)
@@ -150,21 +154,26 @@ class Projector:
     ) -> None:
         """Keep catching up until `stop` is set; polls the log every `interval` seconds.
 
-        A database outage does not end it: it waits (doubling up to a minute) and
-        resumes from the stored position, which is where the last committed page left it.
+        A database outage does not end it: it waits (jittered, doubling up to a minute,
+        through `domain.retry`) and resumes from the stored position, which is where the
+        last committed page left it.
         """
-        pause = interval
         while not stop.is_set():
             try:
-                report = self.catch_up(stop=stop)
-            except (OperationalError, InterfaceError) as error:
-                log.warning(
-                    "projection paused, store unavailable (%s); retrying in %.1fs", error, pause
+                report = retry_call(
+                    lambda: self.catch_up(stop=stop),
+                    what="project the log",
+                    retry_on=STORE_OUTAGES,
+                    give_up_after=None,
+                    initial_wait=interval,
+                    max_wait=60.0,
+                    stop=stop,
+                    on_retry=_paused,
                 )
-                stop.wait(pause)
-                pause = min(pause * 2, 60.0)
-                continue
-            pause = interval
+            except STORE_OUTAGES:
+                if stop.is_set():
+                    return
+                raise
             if on_caught_up is not None:
                 on_caught_up(report)
             if report.events == 0:
@@ -188,9 +197,10 @@ class Projector:
     def _adopt(self, generation: Generation, policy: Policy, position: int) -> None:
         if (generation, position) != (self._generation, self._position):
             self._cache.clear()
+            self._quarantined = None
         self._generation, self._policy, self._position = generation, policy, position
 
-    def _apply_page(self, entries: list[LoggedInteraction | UnreadableRecord]) -> int:
+    def _apply_page(self, entries: list[LoggedInteraction | UnreadableRecord]) -> Page:
         try:
             with self.view.transaction() as cursor:
                 generation, policy = self._target(cursor)
@@ -198,17 +208,23 @@ class Projector:
                 if generation != self._generation or stored != self._position:
                     self._adopt(generation, policy, stored)
                     raise _Moved
+                if self._quarantined is None:
+                    self._quarantined = self.view.quarantined(cursor, generation)
                 page = self._fold(cursor, generation, policy, entries)
-                self.view.write(cursor, generation, page)
+                self._write(cursor, generation, policy, page)
         except _Moved:
             raise
         except BaseException:
             # The cached scorers already hold this page; if it did not commit (even if
-            # only the COMMIT failed), they are ahead of the store and must go.
+            # only the COMMIT failed), they are ahead of the store and must go, and so
+            # must the quarantines this page added.
             self._cache.clear()
+            self._quarantined = None
             raise
         self._position = page.position
-        return len(entries)
+        for found in page.quarantined:
+            log.warning("%s", found)
+        return page
 
     def _fold(
         self,
@@ -217,58 +233,176 @@ class Projector:
         policy: Policy,
         entries: list[LoggedInteraction | UnreadableRecord],
     ) -> Page:
-        scorers = self._scorers_for(cursor, generation, policy, entries)
-        trust: list[Row] = []
-        phases: list[Row] = []
+        """Fold the page; a relationship whose event fails to fold is left to `_salvage`."""
+        page = Page(entries, self._position)
+        scorers = self._scorers_for(cursor, generation, policy, page)
         last_position: dict[str, int] = {}
-        reached = self._position
         for entry in entries:
             if isinstance(entry, UnreadableRecord):
                 raise entry.problem()
+            page.position = entry.position
             rid = entry.relationship_id
-            scorer = scorers[rid]
+            scorer = scorers.get(rid)
+            if scorer is None:  # quarantined, or failed earlier in this page
+                continue
             trust_before, phases_before = len(scorer.trust_changes), len(scorer.phase_changes)
-            scorer.apply(Fact.from_record(entry.record))
+            try:
+                scorer.apply(Fact.from_record(entry.record))
+            except Exception:
+                del scorers[rid]
+                page.failed[rid] = None
+                continue
             if len(scorer.trust_changes) > trust_before:
-                trust += trust_rows(rid, entry.position, scorer.trust_changes[trust_before:])
+                page.trust += trust_rows(rid, entry.position, scorer.trust_changes[trust_before:])
             if len(scorer.phase_changes) > phases_before:
-                phases += phase_rows(
+                page.phases += phase_rows(
                     rid, entry.position, scorer.phase_changes[phases_before:], policy.version
                 )
-            last_position[rid] = reached = entry.position
-        summaries = []
+            last_position[rid] = entry.position
         for rid, position in last_position.items():
-            scorer = scorers[rid]
+            scorer = scorers.get(rid)
+            if scorer is None:
+                continue
             scorer.trust_changes.clear()
             scorer.phase_changes.clear()
-            summaries.append(summary_row(rid, scorer, position))
+            try:
+                page.summaries.append(summary_row(rid, scorer, position))
+            except Exception:
+                page.failed[rid] = None
+                continue
             self._cache.put(rid, scorer)
-        return Page(reached, summaries, trust, phases)
+        if page.failed:
+            page.drop(page.failed)
+            self._cache.forget(page.failed)
+        return page
+
+    def _write(self, cursor: Any, generation: Generation, policy: Policy, page: Page) -> None:
+        """The page's rows in one go; if the database refuses some, relationship by
+        relationship, each under a savepoint; then the quarantines and the position."""
+        try:
+            with self.view.savepoint(cursor, "relledger_page"):
+                self.view.write_rows(cursor, generation, page.summaries, page.trust, page.phases)
+        except Exception as error:
+            if not self.view.is_row_problem(error):
+                raise
+            for rid, rows in page.by_relationship().items():
+                try:
+                    with self.view.savepoint(cursor, "relledger_relationship"):
+                        self.view.write_rows(cursor, generation, *rows)
+                except Exception as refused:
+                    if not self.view.is_row_problem(refused):
+                        raise
+                    page.failed[rid] = None
+            self._cache.forget(page.failed)
+        for rid in page.failed:
+            found = self._salvage(cursor, generation, policy, page.events_of(rid))
+            if found is not None:
+                page.quarantined.append(found)
+        self.view.write_quarantine(cursor, generation, [q.row() for q in page.quarantined])
+        self.view.write_position(cursor, generation, page.position)
+        assert self._quarantined is not None
+        self._quarantined.update(q.aggregate_id for q in page.quarantined)
+
+    def _salvage(
+        self,
+        cursor: Any,
+        generation: Generation,
+        policy: Policy,
+        events: list[LoggedInteraction],
+    ) -> Quarantined | None:
+        """Fold and write one relationship's events of this page one by one, from its
+        stored state, up to the first that cannot be folded or stored: its rows then
+        stay as they were before that event (whatever the page boundaries), and the
+        event is named in a quarantine record."""
+        rid = events[0].relationship_id
+        try:
+            state = self.view.load_states(cursor, generation, [rid]).get(rid)
+            scorer = Scorer(policy) if state is None else load_state(orjson.loads(state), policy)
+        except Exception as error:
+            if not self.view.is_row_problem(error):
+                raise
+            return Quarantined.at(events[0], error, policy.version)
+        for entry in events:
+            try:
+                scorer.apply(Fact.from_record(entry.record))
+                rows = (
+                    [summary_row(rid, scorer, entry.position)],
+                    trust_rows(rid, entry.position, scorer.trust_changes),
+                    phase_rows(rid, entry.position, scorer.phase_changes, policy.version),
+                )
+                scorer.trust_changes.clear()
+                scorer.phase_changes.clear()
+                with self.view.savepoint(cursor, "relledger_event"):
+                    self.view.write_rows(cursor, generation, *rows)
+            except Exception as error:
+                if not self.view.is_row_problem(error):
+                    raise
+                return Quarantined.at(entry, error, policy.version)
+        return None
+
+    def _is_quarantined(self, relationship_id: str) -> bool:
+        if not self._quarantined:  # the common case: no UUID to work out
+            return False
+        return relationship_uuid(relationship_id) in self._quarantined
 
     def _scorers_for(
         self,
         cursor: Any,
         generation: Generation,
         policy: Policy,
-        entries: list[LoggedInteraction | UnreadableRecord],
+        page: Page,
     ) -> dict[str, Scorer]:
+        """The fold state of each relationship in the page, from the cache or the store;
+        none for a quarantined relationship, nor for one whose stored state fails to load
+        (that one is left to `_salvage`, which names the error)."""
         scorers: dict[str, Scorer] = {}
         missing: dict[str, None] = {}
-        for entry in entries:
+        skipped: set[str] = set()
+        for entry in page.entries:
             if isinstance(entry, UnreadableRecord):
                 continue
             rid = entry.relationship_id
-            if rid in scorers or rid in missing:
+            if rid in scorers or rid in missing or rid in skipped:
+                continue
+            if self._is_quarantined(rid):
+                skipped.add(rid)
                 continue
             cached = self._cache.get(rid)
             if cached is not None:
                 scorers[rid] = cached
             else:
                 missing[rid] = None
-        states = self.view.load_states(cursor, generation, list(missing)) if missing else {}
+        states = self._load_states(cursor, generation, list(missing), page) if missing else {}
         for rid in missing:
+            if rid in page.failed:
+                continue
             state = states.get(rid)
-            scorers[rid] = (
-                Scorer(policy) if state is None else load_state(orjson.loads(state), policy)
-            )
+            try:
+                scorers[rid] = (
+                    Scorer(policy) if state is None else load_state(orjson.loads(state), policy)
+                )
+            except Exception:
+                page.failed[rid] = None
         return scorers
+
+    def _load_states(
+        self, cursor: Any, generation: Generation, relationship_ids: list[str], page: Page
+    ) -> dict[str, str]:
+        """Stored fold states; if the database refuses the query (an id it cannot hold as
+        text), one relationship at a time, and a refused one is marked failed."""
+        try:
+            with self.view.savepoint(cursor, "relledger_states"):
+                return self.view.load_states(cursor, generation, relationship_ids)
+        except Exception as error:
+            if not self.view.is_row_problem(error):
+                raise
+        states: dict[str, str] = {}
+        for rid in relationship_ids:
+            try:
+                with self.view.savepoint(cursor, "relledger_state"):
+                    states.update(self.view.load_states(cursor, generation, [rid]))
+            except Exception as error:
+                if not self.view.is_row_problem(error):
+                    raise
+                page.failed[rid] = None
+        return states

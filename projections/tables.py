@@ -3,8 +3,8 @@
 A rebuild writes a whole new generation beside the live one and then switches a
 pointer, so the live tables keep answering until the new ones are complete and
 checked. Stable SQL views (`relationship_summary`, `trust_changes`,
-`phase_changes`) always name the live generation, for the queries here and for
-anyone reading the database directly.
+`phase_changes`, `quarantined_relationships`) always name the live generation, for
+the queries here and for anyone reading the database directly.
 """
 
 from __future__ import annotations
@@ -60,11 +60,25 @@ PHASE_COLUMNS = (
     "rule",
     "policy",
 )
-COLUMNS = {"summary": SUMMARY_COLUMNS, "trust": TRUST_COLUMNS, "phase": PHASE_COLUMNS}
+QUARANTINE_COLUMNS = (
+    "aggregate_id",
+    "relationship_id",
+    "position",
+    "event_id",
+    "reason",
+    "policy",
+)
+COLUMNS = {
+    "summary": SUMMARY_COLUMNS,
+    "trust": TRUST_COLUMNS,
+    "phase": PHASE_COLUMNS,
+    "quarantine": QUARANTINE_COLUMNS,
+}
 STABLE_NAMES = {
     "summary": "relationship_summary",
     "trust": "trust_changes",
     "phase": "phase_changes",
+    "quarantine": "quarantined_relationships",
 }
 META_TABLE = "relledger_projection"
 
@@ -114,6 +128,7 @@ class Generation:
     def create(self) -> list[str]:
         d = self.dialect
         summary, trust, phase = self.table("summary"), self.table("trust"), self.table("phase")
+        quarantine = self.table("quarantine")
         g = self.number
         new = "CREATE TABLE IF NOT EXISTS"
         return [
@@ -137,6 +152,11 @@ class Generation:
             "n INTEGER NOT NULL, event_id TEXT NOT NULL, occurred_at TEXT NOT NULL, "
             f"occurred_us {d.bigint} NOT NULL, from_phase TEXT, to_phase TEXT NOT NULL, "
             "rule TEXT NOT NULL, policy TEXT NOT NULL, PRIMARY KEY (relationship_id, position, n))",
+            # Keyed by the aggregate id: a relationship_id the database cannot store (a NUL
+            # on PostgreSQL) is kept escaped, and an unreadable record has none at all.
+            f"{new} {quarantine} (aggregate_id TEXT PRIMARY KEY, relationship_id TEXT, "
+            f"position {d.bigint} NOT NULL, event_id TEXT, reason TEXT NOT NULL, "
+            "policy TEXT NOT NULL)",
             f"CREATE INDEX IF NOT EXISTS {_index(d, f'summary_g{g}_phase')} ON {summary} "
             "(phase, relationship_id)",
             f"CREATE INDEX IF NOT EXISTS {_index(d, f'trust_g{g}_when')} ON {trust} (occurred_us)",

@@ -12,12 +12,14 @@ SQLite's write lock up front, so two of them never interleave a page.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
-from eventsourcing.persistence import Tracking, TrackingRecorder
+from eventsourcing.persistence import DataError, PersistenceError, Tracking, TrackingRecorder
 from eventsourcing.sqlite import SQLiteTrackingRecorder
 
 from domain.errors import LedgerError
@@ -51,21 +53,15 @@ class Live:
         return Policy.model_validate_json(self.policy_json)
 
 
-@dataclass(frozen=True)
-class Page:
-    """One transaction's worth of projected rows, and the log position they reach."""
-
-    position: int
-    summaries: Sequence[Row]
-    trust: Sequence[Row]
-    phases: Sequence[Row]
-
-
 class RelationshipView(TrackingRecorder):
     """Backend-neutral operations; a subclass supplies the dialect and the recorder."""
 
     dialect: Dialect
     datastore: Any
+    driver_error: type[Exception]
+    """The database driver's base error: anything else it raises is not the store's."""
+    driver_data_error: type[Exception]
+    """What the driver raises for a value the database refuses (a NUL in text)."""
 
     def create_table(self) -> None:
         """The library's tracking table, then the projection's metadata table."""
@@ -160,15 +156,58 @@ class RelationshipView(TrackingRecorder):
         """Run a query planned for the table as it is now (see the PostgreSQL override)."""
         cursor.execute(statement, params)
 
-    def write(self, cursor: Any, generation: Generation, page: Page) -> None:
-        """Rows and position together: the exactly-once effect of projecting a page."""
-        if page.summaries:
-            cursor.executemany(generation.upsert_summary(), page.summaries)
-        if page.trust:
-            cursor.executemany(generation.insert("trust"), page.trust)
-        if page.phases:
-            cursor.executemany(generation.insert("phase"), page.phases)
-        self._insert_tracking(cursor, Tracking(generation.tracking_name, page.position))  # type: ignore[attr-defined]
+    def write_rows(
+        self,
+        cursor: Any,
+        generation: Generation,
+        summaries: Sequence[Row],
+        trust: Sequence[Row],
+        phases: Sequence[Row],
+    ) -> None:
+        """Summary rows (upserted) and new history rows."""
+        if summaries:
+            cursor.executemany(generation.upsert_summary(), summaries)
+        if trust:
+            cursor.executemany(generation.insert("trust"), trust)
+        if phases:
+            cursor.executemany(generation.insert("phase"), phases)
+
+    def write_quarantine(self, cursor: Any, generation: Generation, rows: Sequence[Row]) -> None:
+        if rows:
+            cursor.executemany(generation.insert("quarantine"), rows)
+
+    def write_position(self, cursor: Any, generation: Generation, position: int) -> None:
+        """The position a page reached, in the transaction of its rows: exactly once."""
+        self._insert_tracking(cursor, Tracking(generation.tracking_name, position))  # type: ignore[attr-defined]
+
+    def quarantined(self, cursor: Any, generation: Generation) -> set[UUID]:
+        """The aggregate ids of the relationships quarantined in `generation`."""
+        cursor.execute(f"SELECT aggregate_id FROM {generation.table('quarantine')}")
+        return {UUID(row["aggregate_id"]) for row in cursor.fetchall()}
+
+    @contextmanager
+    def savepoint(self, cursor: Any, name: str) -> Iterator[None]:
+        """Undo only what the block wrote if it fails; the transaction stays usable (on
+        PostgreSQL a failed statement otherwise aborts it, and on both backends an
+        `executemany` that fails half-way has already written its first rows)."""
+        cursor.execute(f"SAVEPOINT {name}")
+        try:
+            yield
+        except BaseException:
+            cursor.execute(f"ROLLBACK TO SAVEPOINT {name}")
+            cursor.execute(f"RELEASE SAVEPOINT {name}")
+            raise
+        cursor.execute(f"RELEASE SAVEPOINT {name}")
+
+    def is_row_problem(self, error: Exception) -> bool:
+        """Whether `error` is about the values written (the relationship's own rows), not
+        about the store or the transaction: a lost connection, a lock, a dropped table or
+        a conflicting row must still stop the page."""
+        if isinstance(error, self.driver_error):
+            return isinstance(error, self.driver_data_error)
+        if isinstance(error, PersistenceError):
+            return isinstance(error, DataError)
+        return True
 
     def execute_all(self, cursor: Any, statements: Iterable[str]) -> None:
         for statement in statements:
@@ -226,6 +265,8 @@ class RelationshipView(TrackingRecorder):
 
 class SQLiteRelationshipView(RelationshipView, SQLiteTrackingRecorder):
     dialect = SQLITE
+    driver_error = sqlite3.Error
+    driver_data_error = sqlite3.DataError
 
 
 def open_view(ledger: RelationshipLedger) -> RelationshipView:

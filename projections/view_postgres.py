@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import psycopg
 from eventsourcing.postgres import PostgresTrackingRecorder
 
 from projections.tables import Dialect, postgres
@@ -12,6 +13,9 @@ from projections.view import RelationshipView
 
 
 class PostgresRelationshipView(RelationshipView, PostgresTrackingRecorder):
+    driver_error = psycopg.Error
+    driver_data_error = psycopg.DataError
+
     def _select_fresh(self, cursor: Any, statement: str, params: Sequence[Any]) -> None:
         # psycopg prepares a statement after a few runs, and PostgreSQL may then keep a
         # generic plan made while the table was nearly empty: a sequential scan, which
