@@ -37,7 +37,7 @@ def tansu_binary() -> Path | None:
     return binary if binary.is_file() and os.access(binary, os.X_OK) else None
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
@@ -68,12 +68,20 @@ def _wait_until_answering(bootstrap: str, process: subprocess.Popen[bytes]) -> N
 
 
 @contextmanager
-def running_tansu(binary: Path, log: IO[bytes] | int = subprocess.DEVNULL) -> Iterator[str]:
-    """A Tansu broker on a free port for the `with` block; yields `127.0.0.1:PORT`.
+def running_tansu(
+    binary: Path,
+    log: IO[bytes] | int = subprocess.DEVNULL,
+    *,
+    port: int | None = None,
+    advertised: str | None = None,
+) -> Iterator[str]:
+    """A Tansu broker on `port` (default: a free one) for the `with` block; yields
+    `127.0.0.1:PORT`. `advertised` (`host:port`) is where clients are told to connect
+    after bootstrapping, e.g. a proxy a test can cut.
 
     Raises RuntimeError if it does not answer. The benchmarks use it too.
     """
-    port = _free_port()
+    port = port or free_port()
     url = f"tcp://127.0.0.1:{port}"
     process = subprocess.Popen(
         [
@@ -82,7 +90,7 @@ def running_tansu(binary: Path, log: IO[bytes] | int = subprocess.DEVNULL) -> It
             "--listener-url",
             url,
             "--advertised-listener-url",
-            url,
+            f"tcp://{advertised}" if advertised else url,
             "--storage-engine",
             "memory://tansu/",
         ],
