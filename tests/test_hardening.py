@@ -267,7 +267,10 @@ POISON = [
     ),
     ('{"event_id": "p7", "event_id": "p8"}', "event_id: duplicate key"),
     (line(event_id="p9", amount="1" * 5000), "amount: '" + "1" * 120 + "'... (5000 characters)"),
-    (line(event_id="p10", amount="1" * 2_000_000), "message: is 2000265 bytes; the limit is 1048576"),
+    (
+        line(event_id="p10", amount="1" * 2_000_000),
+        "message: is 2000265 bytes; the limit is 1048576",
+    ),
 ]
 
 
