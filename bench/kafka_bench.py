@@ -35,7 +35,7 @@ from rich.table import Table
 
 from consumers.kafka_consumer import ConsumerConfig, LedgerConsumer
 from consumers.publish import publish_lines
-from relledger.simulate import simulate
+from relledger.simulate import SIMULATED_HISTORY, simulate
 from relledger.store import open_ledger
 
 # The Tansu launcher the Kafka tests use, so both start the broker the same way.
@@ -81,6 +81,7 @@ def ledger_consume(
         group_id=f"ledger-{uuid.uuid4().hex[:8]}",
         max_records=max_records,
         stats_interval_s=0,
+        limits=SIMULATED_HISTORY,
     )
     consumer = LedgerConsumer(ledger, config)
     seen, start = 0, 0.0
