@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from fractions import Fraction
 from itertools import pairwise
 
 import pytest
@@ -104,6 +105,119 @@ def v1_policy() -> Policy:
     return load_v1()
 
 
+# Reference models: the rules of docs/policy.md (policy v1) restated in the plainest way,
+# numbers included, sharing nothing with domain/fold but the Fact they read. ----------------
+
+_STRENGTHS = {
+    "met": 1.0,
+    "exceeded": 2.0,
+    "promise_kept": 2.0,
+    "referral": 3.0,
+    "collaboration": 2.0,
+    "resolution": 1.5,
+    "agreement": 1.5,
+    "communication": 0.5,
+    "account_update": 0.25,
+    "invitation": 0.25,
+}
+_SEVERITIES = {"failed": 2.0, "promise_broken": 3.0, "disagreement": 1.0}
+
+
+def reference_trust(facts: list[Fact]) -> list[tuple[str, str, float]]:
+    """Every trust change as (event, rule, trust after), from the table in "Trust"."""
+    trust, clock, lost = 30.0, None, False
+    changes: list[tuple[str, str, float]] = []
+
+    def move(fact: Fact, rule: str, value: float) -> None:
+        nonlocal trust
+        value = min(100.0, max(0.0, value))
+        if lost:
+            value = min(value, 40.0)
+        if value != trust:
+            trust = value
+            changes.append((fact.event_id, rule, value))
+
+    for fact in facts:
+        if clock is not None and fact.occurred_at > clock:
+            days = (fact.occurred_at - clock).total_seconds() / DAY
+            if days > 30 and trust > 30:
+                move(fact, "dormancy", trust - (trust - 30) * (1 - 2 ** (-days / 180)))
+        clock = fact.occurred_at if clock is None else max(clock, fact.occurred_at)
+        if fact.kind is Kind.BREACH:
+            lost = True
+            move(fact, "breach", 0.2 * trust)
+            continue
+        evidence: str | None = fact.kind.value
+        if evidence in ("trial", "purchase", "service"):  # the evidence is the outcome
+            evidence = fact.outcome.value if fact.outcome is not None else None
+        if evidence in _STRENGTHS:
+            move(fact, f"gain:{evidence}", trust + 5 * _STRENGTHS[evidence] * (100 - trust) / 100)
+        elif evidence in _SEVERITIES:
+            move(fact, f"loss:{evidence}", trust - 10 * _SEVERITIES[evidence] * trust / 100)
+    return changes
+
+
+def reference_fairness(facts: list[Fact]) -> tuple[Fraction, str]:
+    """The fairness index, exactly, and its status, from "Fairness"."""
+    given = {Actor.SUPPLIER: Fraction(0), Actor.CUSTOMER: Fraction(0)}
+    got = {Actor.SUPPLIER: Fraction(0), Actor.CUSTOMER: Fraction(0)}
+    for fact in facts:
+        if fact.amount is None:
+            continue
+        amount = Fraction(fact.amount)
+        if fact.kind in (Kind.TRIAL, Kind.PURCHASE):
+            if fact.perceived_value is not None:
+                perceived = Fraction(fact.perceived_value)
+            elif fact.outcome is Outcome.EXCEEDED:
+                perceived = Fraction(6, 5) * amount
+            elif fact.outcome is Outcome.FAILED:
+                perceived = Fraction(0)
+            else:
+                perceived = amount
+            given[Actor.CUSTOMER] += amount
+            got[Actor.CUSTOMER] += perceived
+            given[Actor.SUPPLIER] += amount
+            got[Actor.SUPPLIER] += amount
+        elif fact.kind is Kind.CONTRIBUTION:
+            given[fact.actor] += amount
+        elif fact.kind is Kind.REWARD:
+            got[fact.actor] += amount
+
+    def equity(party: Actor) -> Fraction | None:  # None: infinite
+        if given[party] == 0:
+            return Fraction(1) if got[party] == 0 else None
+        return got[party] / given[party]
+
+    supplier, customer = equity(Actor.SUPPLIER), equity(Actor.CUSTOMER)
+    if supplier is None or customer is None:
+        index = Fraction((supplier is None) - (customer is None))
+    elif supplier + customer == 0:
+        index = Fraction(0)
+    else:
+        index = (supplier - customer) / (supplier + customer)
+    if abs(index) <= Fraction(5, 100):
+        return index, "balanced"
+    return index, "supplier_advantaged" if index > 0 else "customer_advantaged"
+
+
+def reference_stage(facts: list[Fact], end: datetime) -> str:
+    """The development stage with windows ending at `end`, from "Development stage"."""
+    window = timedelta(days=90)
+    deals = [fact for fact in facts if fact.kind in (Kind.TRIAL, Kind.PURCHASE)]
+    if len(deals) < 3 or end - min(fact.occurred_at for fact in deals) < window:
+        return "emerging"
+    last = sum(f.amount or 0 for f in deals if end - window < f.occurred_at <= end)
+    before = sum(f.amount or 0 for f in deals if end - 2 * window < f.occurred_at <= end - window)
+    if before == 0:
+        return "growth" if last > 0 else "decline"
+    change = Fraction(last - before) / Fraction(before)
+    if change > Fraction(15, 100):
+        return "growth"
+    if change < Fraction(-15, 100):
+        return "decline"
+    return "maturity"
+
+
 # (1) ---------------------------------------------------------------------------------------
 
 
@@ -116,6 +230,26 @@ def test_a_fold_is_deterministic(facts: list[Fact], v1_policy: Policy) -> None:
     assert first.standing() == second.standing()
     assert first.trust_changes == second.trust_changes
     assert first.phase_changes == second.phase_changes
+    # and what it always gives is what the trust rules say
+    expected = reference_trust(facts)
+    changes = first.trust_changes
+    assert [(c.event_id, c.rule) for c in changes] == [(e, rule) for e, rule, _ in expected]
+    for change, (_, _, after) in zip(changes, expected, strict=True):
+        assert change.after == pytest.approx(after, rel=1e-9, abs=1e-9)
+    final = expected[-1][2] if expected else 30.0
+    assert first.standing().trust == pytest.approx(final, rel=1e-9, abs=1e-9)
+
+
+def assert_matches_reference(scorer: Scorer, facts: list[Fact], end: datetime | None) -> None:
+    """Fairness and stage as the reference models compute them from `facts`."""
+    standing = scorer.standing(end)
+    index, status = reference_fairness(facts)
+    assert abs(Fraction(standing.fairness.index) - index) < Fraction(1, 10**20)
+    assert standing.fairness.status.value == status
+    clock = max((fact.occurred_at for fact in facts), default=None)
+    moment = end or clock
+    expected = "emerging" if moment is None else reference_stage(facts, moment)
+    assert standing.stage.value == expected
 
 
 # (2) ---------------------------------------------------------------------------------------
@@ -130,16 +264,19 @@ def test_incremental_fold_equals_replay(
     split = data.draw(st.integers(0, len(facts)), label="split")
     scorer = Scorer(policy).apply_all(facts[:split])
     assert scorer.standing() == replay(facts[:split], policy).standing()
+    assert_matches_reference(scorer, facts[:split], None)
 
     scorer.apply_all(facts[split:])
     whole = replay(facts, policy)
     assert scorer.standing() == whole.standing()
     assert scorer.trust_changes == whole.trust_changes
     assert scorer.phase_changes == whole.phase_changes
+    assert_matches_reference(scorer, facts, None)
     if facts:
         days = data.draw(st.integers(0, 400), label="as_of days after the last event")
         later = max(fact.occurred_at for fact in facts) + timedelta(days=days)
         assert scorer.standing(later) == whole.standing(later)
+        assert_matches_reference(scorer, facts, later)
 
 
 # (3) ---------------------------------------------------------------------------------------
