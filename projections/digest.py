@@ -4,6 +4,8 @@ A digest covers everything the read models hold for one relationship: the
 summary row (fold state included) and every trust and phase change row, in
 order. Two generations built from the same log under the same policy must give
 the same digest for every relationship; a hand-edited row changes one.
+Quarantine records are compared on their own: a relationship may have one
+without any other row.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from projections.quarantine import Quarantined
 from projections.tables import COLUMNS, Generation
 from projections.view import RelationshipView
 
@@ -101,3 +104,34 @@ def compare(view: RelationshipView, live: Generation, rebuilt: Generation) -> li
                 differences.append(Difference(rid, "live rows differ from a fresh fold"))
         after = upto
     return differences
+
+
+def quarantine_of(view: RelationshipView, generation: Generation) -> list[Quarantined]:
+    """Every relationship quarantined in `generation`, in log order."""
+    rows = view.query(f"SELECT * FROM {generation.table('quarantine')} ORDER BY position")
+    return [Quarantined.from_row(row) for row in rows]
+
+
+def compare_quarantine(
+    view: RelationshipView, live: Generation, rebuilt: Generation
+) -> list[Difference]:
+    """Relationships quarantined in one generation and not the other, or at another event
+    or for another reason. One quarantined alike in both is no difference: it is what
+    the log gives under this code and policy (`RebuildReport.quarantined` lists it)."""
+    expected = {q.aggregate_id: q for q in quarantine_of(view, rebuilt)}
+    found = {q.aggregate_id: q for q in quarantine_of(view, live)}
+    differences = []
+    for aggregate_id in expected.keys() | found.keys():
+        fresh, held = expected.get(aggregate_id), found.get(aggregate_id)
+        if fresh == held:
+            continue
+        if fresh is None:
+            problem = "quarantined in the live read models, but a fresh fold gets past it"
+        elif held is None:
+            problem = f"quarantined by a fresh fold, not in the live read models ({fresh.reason})"
+        else:
+            problem = f"quarantined at another event or for another reason ({fresh.reason})"
+        either = held or fresh
+        assert either is not None
+        differences.append(Difference(either.relationship_id, problem))
+    return sorted(differences, key=str)

@@ -13,9 +13,9 @@ the log is: the cache is bounded and each page's rows are written and dropped.
 
 A relationship whose event cannot be folded, or whose rows the database refuses,
 is quarantined (`projections.quarantine`) and the page goes on without it. The
-common case pays nothing for that: a failed fold is caught where it happens, and
-the page is written in one go under a savepoint; only if the database refuses it
-is it written again relationship by relationship, each under its own savepoint.
+common case pays next to nothing for that: a failed fold is caught where it
+happens, and the page is written in one go under a savepoint
+(`projections.salvage` says what happens when the database refuses it).
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from domain.retry import RetryNotice, retry_call
 from projections.page import FoldCache, Page
 from projections.quarantine import Quarantined
 from projections.rows import phase_rows, summary_row, trust_rows
+from projections.salvage import load_states, write_page
 from projections.tables import Generation
 from projections.view import RelationshipView
 
@@ -233,15 +234,16 @@ class Projector:
         policy: Policy,
         entries: list[LoggedInteraction | UnreadableRecord],
     ) -> Page:
-        """Fold the page; a relationship whose event fails to fold is left to `_salvage`."""
+        """Fold the page; a relationship whose event fails to fold is left to `salvage`."""
         page = Page(entries, self._position)
         scorers = self._scorers_for(cursor, generation, policy, page)
+        trust, phases, failed = page.trust, page.phases, page.failed
         last_position: dict[str, int] = {}
+        reached = self._position
         for entry in entries:
             if isinstance(entry, UnreadableRecord):
                 raise entry.problem()
-            page.position = entry.position
-            rid = entry.relationship_id
+            rid, reached = entry.relationship_id, entry.position
             scorer = scorers.get(rid)
             if scorer is None:  # quarantined, or failed earlier in this page
                 continue
@@ -250,12 +252,12 @@ class Projector:
                 scorer.apply(Fact.from_record(entry.record))
             except Exception:
                 del scorers[rid]
-                page.failed[rid] = None
+                failed[rid] = None
                 continue
             if len(scorer.trust_changes) > trust_before:
-                page.trust += trust_rows(rid, entry.position, scorer.trust_changes[trust_before:])
+                trust += trust_rows(rid, entry.position, scorer.trust_changes[trust_before:])
             if len(scorer.phase_changes) > phases_before:
-                page.phases += phase_rows(
+                phases += phase_rows(
                     rid, entry.position, scorer.phase_changes[phases_before:], policy.version
                 )
             last_position[rid] = entry.position
@@ -268,77 +270,21 @@ class Projector:
             try:
                 page.summaries.append(summary_row(rid, scorer, position))
             except Exception:
-                page.failed[rid] = None
+                failed[rid] = None
                 continue
             self._cache.put(rid, scorer)
-        if page.failed:
-            page.drop(page.failed)
-            self._cache.forget(page.failed)
+        page.position = reached
+        if failed:
+            page.drop(failed)
+            self._cache.forget(failed)
         return page
 
     def _write(self, cursor: Any, generation: Generation, policy: Policy, page: Page) -> None:
-        """The page's rows in one go; if the database refuses some, relationship by
-        relationship, each under a savepoint; then the quarantines and the position."""
-        try:
-            with self.view.savepoint(cursor, "relledger_page"):
-                self.view.write_rows(cursor, generation, page.summaries, page.trust, page.phases)
-        except Exception as error:
-            if not self.view.is_row_problem(error):
-                raise
-            for rid, rows in page.by_relationship().items():
-                try:
-                    with self.view.savepoint(cursor, "relledger_relationship"):
-                        self.view.write_rows(cursor, generation, *rows)
-                except Exception as refused:
-                    if not self.view.is_row_problem(refused):
-                        raise
-                    page.failed[rid] = None
-            self._cache.forget(page.failed)
-        for rid in page.failed:
-            found = self._salvage(cursor, generation, policy, page.events_of(rid))
-            if found is not None:
-                page.quarantined.append(found)
-        self.view.write_quarantine(cursor, generation, [q.row() for q in page.quarantined])
+        write_page(self.view, cursor, generation, policy, page)
+        self._cache.forget(page.failed)  # their cached states may hold what was not written
         self.view.write_position(cursor, generation, page.position)
         assert self._quarantined is not None
         self._quarantined.update(q.aggregate_id for q in page.quarantined)
-
-    def _salvage(
-        self,
-        cursor: Any,
-        generation: Generation,
-        policy: Policy,
-        events: list[LoggedInteraction],
-    ) -> Quarantined | None:
-        """Fold and write one relationship's events of this page one by one, from its
-        stored state, up to the first that cannot be folded or stored: its rows then
-        stay as they were before that event (whatever the page boundaries), and the
-        event is named in a quarantine record."""
-        rid = events[0].relationship_id
-        try:
-            state = self.view.load_states(cursor, generation, [rid]).get(rid)
-            scorer = Scorer(policy) if state is None else load_state(orjson.loads(state), policy)
-        except Exception as error:
-            if not self.view.is_row_problem(error):
-                raise
-            return Quarantined.at(events[0], error, policy.version)
-        for entry in events:
-            try:
-                scorer.apply(Fact.from_record(entry.record))
-                rows = (
-                    [summary_row(rid, scorer, entry.position)],
-                    trust_rows(rid, entry.position, scorer.trust_changes),
-                    phase_rows(rid, entry.position, scorer.phase_changes, policy.version),
-                )
-                scorer.trust_changes.clear()
-                scorer.phase_changes.clear()
-                with self.view.savepoint(cursor, "relledger_event"):
-                    self.view.write_rows(cursor, generation, *rows)
-            except Exception as error:
-                if not self.view.is_row_problem(error):
-                    raise
-                return Quarantined.at(entry, error, policy.version)
-        return None
 
     def _is_quarantined(self, relationship_id: str) -> bool:
         if not self._quarantined:  # the common case: no UUID to work out
@@ -354,7 +300,7 @@ class Projector:
     ) -> dict[str, Scorer]:
         """The fold state of each relationship in the page, from the cache or the store;
         none for a quarantined relationship, nor for one whose stored state fails to load
-        (that one is left to `_salvage`, which names the error)."""
+        (that one is left to `salvage`, which names the error)."""
         scorers: dict[str, Scorer] = {}
         missing: dict[str, None] = {}
         skipped: set[str] = set()
@@ -372,7 +318,7 @@ class Projector:
                 scorers[rid] = cached
             else:
                 missing[rid] = None
-        states = self._load_states(cursor, generation, list(missing), page) if missing else {}
+        states = load_states(self.view, cursor, generation, list(missing), page) if missing else {}
         for rid in missing:
             if rid in page.failed:
                 continue
@@ -384,25 +330,3 @@ class Projector:
             except Exception:
                 page.failed[rid] = None
         return scorers
-
-    def _load_states(
-        self, cursor: Any, generation: Generation, relationship_ids: list[str], page: Page
-    ) -> dict[str, str]:
-        """Stored fold states; if the database refuses the query (an id it cannot hold as
-        text), one relationship at a time, and a refused one is marked failed."""
-        try:
-            with self.view.savepoint(cursor, "relledger_states"):
-                return self.view.load_states(cursor, generation, relationship_ids)
-        except Exception as error:
-            if not self.view.is_row_problem(error):
-                raise
-        states: dict[str, str] = {}
-        for rid in relationship_ids:
-            try:
-                with self.view.savepoint(cursor, "relledger_state"):
-                    states.update(self.view.load_states(cursor, generation, [rid]))
-            except Exception as error:
-                if not self.view.is_row_problem(error):
-                    raise
-                page.failed[rid] = None
-        return states

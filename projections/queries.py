@@ -7,7 +7,7 @@ views, so they always see the live generation, never a rebuild in progress.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -16,6 +16,8 @@ from domain.fold.fairness import FairnessStatus
 from domain.fold.records import Connection, Phase
 from domain.fold.stage import Stage
 from domain.ledger import RelationshipLedger
+from domain.relationship import relationship_uuid
+from projections.quarantine import Quarantined
 from projections.rows import (
     epoch_us,
     phase_change_from_row,
@@ -61,11 +63,40 @@ def _name(view: RelationshipView, stable: str) -> str:
 
 
 def standing(view: RelationshipView, relationship_id: str) -> dict[str, Any] | None:
+    """Where a relationship stands, or None if the read models do not know it.
+
+    A quarantined relationship also has `quarantined` (the event that failed, why): its
+    figures are those from before that event, or absent if it failed at its first.
+    """
     rows = view.query(
         f"SELECT * FROM {_name(view, 'relationship_summary')} WHERE relationship_id = ?",
         [relationship_id],
     )
-    return standing_from_row(rows[0]) if rows else None
+    held = quarantined(view, relationship_id)
+    if held is None:
+        return standing_from_row(rows[0]) if rows else None
+    found: dict[str, Any] = (
+        standing_from_row(rows[0]) if rows else {"relationship_id": relationship_id}
+    )
+    found["quarantined"] = held.view()
+    return found
+
+
+def quarantined(view: RelationshipView, relationship_id: str) -> Quarantined | None:
+    """The quarantine record of one relationship, if it is quarantined."""
+    rows = view.query(
+        f"SELECT * FROM {_name(view, 'quarantined_relationships')} WHERE aggregate_id = ?",
+        [str(relationship_uuid(relationship_id))],
+    )
+    return Quarantined.from_row(rows[0]) if rows else None
+
+
+def quarantine(view: RelationshipView, *, limit: int = 100) -> tuple[int, list[Quarantined]]:
+    """How many relationships are quarantined, and the first `limit` in log order."""
+    table = _name(view, "quarantined_relationships")
+    total = view.query(f"SELECT COUNT(*) AS n FROM {table}")[0]["n"]
+    rows = view.query(f"SELECT * FROM {table} ORDER BY position LIMIT {int(limit)}")
+    return int(total), [Quarantined.from_row(row) for row in rows]
 
 
 def trust_history(view: RelationshipView, relationship_id: str) -> list[dict[str, Any]]:
@@ -190,14 +221,32 @@ class Status:
     policy: str
     position: int
     head: int
+    quarantined: int = 0
+    quarantine: list[Quarantined] = field(default_factory=list)
+    """The first quarantined relationships, in log order (`quarantined` counts them all)."""
 
     @property
     def lag(self) -> int:
         return max(0, self.head - self.position)
 
+    def view(self) -> dict[str, Any]:
+        """The JSON shape of `projections status --json`; `quarantined` is the metric (how
+        many), `quarantine` the first of them."""
+        return {
+            "generation": self.generation,
+            "policy": self.policy,
+            "position": self.position,
+            "head": self.head,
+            "lag": self.lag,
+            "quarantined": self.quarantined,
+            "quarantine": [held.view() for held in self.quarantine],
+        }
 
-def status(view: RelationshipView, ledger: RelationshipLedger) -> Status:
-    """Which generation is live, under which policy, and how far behind the log it is."""
+
+def status(view: RelationshipView, ledger: RelationshipLedger, *, limit: int = 100) -> Status:
+    """Which generation is live, under which policy, how far behind the log it is, and
+    which relationships are quarantined (up to `limit` of them listed)."""
     live = view.require_live()
     position = view.max_tracking_id(view.generation(live.generation).tracking_name) or 0
-    return Status(live.generation, live.policy().version, position, ledger.head())
+    count, listed = quarantine(view, limit=limit)
+    return Status(live.generation, live.policy().version, position, ledger.head(), count, listed)

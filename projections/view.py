@@ -29,6 +29,7 @@ from projections.rows import Row
 from projections.tables import (
     META_TABLE,
     SQLITE,
+    STABLE_NAMES,
     Dialect,
     Generation,
     meta_create,
@@ -64,10 +65,28 @@ class RelationshipView(TrackingRecorder):
     """What the driver raises for a value the database refuses (a NUL in text)."""
 
     def create_table(self) -> None:
-        """The library's tracking table, then the projection's metadata table."""
+        """The library's tracking table, then the projection's metadata table; and the
+        live generation's tables a store made by an older version lacks (quarantine)."""
         super().create_table()  # type: ignore[misc]
         with self.transaction() as cursor:
             cursor.execute(meta_create(self.dialect))
+            self._execute(
+                cursor,
+                f"SELECT generation FROM {self.dialect.name(META_TABLE)} WHERE name = ?",
+                (PROJECTION,),
+            )
+            row = cursor.fetchone()
+            if row is not None and not self._has_view(cursor, STABLE_NAMES["quarantine"]):
+                live = self.generation(row["generation"])
+                self.execute_all(cursor, [*live.create(), *live.point_views()])
+
+    def _has_view(self, cursor: Any, name: str) -> bool:
+        if self.dialect.is_postgres:
+            cursor.execute("SELECT to_regclass(%s) AS found", (self.dialect.name(name),))
+        else:
+            cursor.execute("SELECT name AS found FROM sqlite_master WHERE name = ?", (name,))
+        row = cursor.fetchone()
+        return row is not None and row["found"] is not None
 
     def generation(self, number: int) -> Generation:
         return Generation(number, self.dialect)

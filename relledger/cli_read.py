@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -23,6 +24,7 @@ from domain.fold.stage import Stage
 from domain.ledger import RelationshipLedger, UnknownRelationship
 from projections import queries
 from projections.projector import CatchUp, Projector
+from projections.quarantine import Quarantined
 from projections.rebuild import RebuildReport, rebuild
 from projections.view import RelationshipView
 from relledger import render
@@ -70,18 +72,35 @@ def project_now(
     projector = projector or Projector(ledger, view)
     with _progress("projecting") as progress:
         task = progress.add_task("projecting", total=None)
-        return projector.catch_up(
+        report = projector.catch_up(
             on_progress=lambda done, head: progress.update(task, completed=done, total=head),
             stop=stop,
+        )
+    _tell_quarantined(report)
+    return report
+
+
+def _tell_quarantined(report: CatchUp) -> None:
+    for found in report.quarantined:
+        render.err.print(f"[red]quarantined[/] {escape(str(found))}")
+    if report.quarantined:
+        render.err.print(
+            "the other relationships were projected; see relledger projections status, "
+            "and rebuild once the cause is fixed"
         )
 
 
 def _lag_note(ledger: RelationshipLedger, view: RelationshipView) -> None:
-    found = queries.status(view, ledger)
+    found = queries.status(view, ledger, limit=0)
     if found.lag:
         render.err.print(
             f"[yellow]note:[/] the read models are {found.lag} events behind the log "
             "(run relledger project)"
+        )
+    if found.quarantined:
+        render.err.print(
+            f"[yellow]note:[/] {found.quarantined} relationship(s) quarantined, their figures "
+            "stopped before an event that failed (see relledger projections status)"
         )
 
 
@@ -110,8 +129,20 @@ def show(ctx: typer.Context, relationship_id: RelId, json: JsonFlag = False) -> 
     found = _ask(ctx, lambda view: _known_standing(view, relationship_id))
     if json:
         render.print_json(found)
-    else:
+        return
+    if "stage" in found:  # no figures if it was quarantined at its first event
         render.out.print(render.standing_table(found))
+    held = found.get("quarantined")
+    if held is not None:
+        render.out.print(_quarantine_text(held))
+
+
+def _quarantine_text(held: dict[str, Any]) -> str:
+    return (
+        f"[red]quarantined[/] at position {held['position']} (event {escape(held['event_id'])}, "
+        f"policy {escape(held['policy'])}): {escape(held['reason'])}; the figures stop before "
+        "that event. Rebuild the read models once the cause is fixed."
+    )
 
 
 def _history(
@@ -120,7 +151,9 @@ def _history(
     ask: Callable[[RelationshipView, str], list[dict[str, Any]]],
 ) -> list[dict[str, Any]]:
     def answer(view: RelationshipView) -> list[dict[str, Any]]:
-        _known_standing(view, relationship_id)
+        held = _known_standing(view, relationship_id).get("quarantined")
+        if held is not None:
+            render.err.print(_quarantine_text(held))
         return ask(view, relationship_id)
 
     return _ask(ctx, answer)
@@ -260,7 +293,10 @@ def project(
     ledger, view = run(ctx.obj.view)
     projector = Projector(ledger, view)
     report = run(lambda: project_now(ledger, view, stop, projector))
-    render.out.print(f"read models at position {report.position} ({report.events} events applied)")
+    quarantined = f"; {len(report.quarantined)} quarantined" if report.quarantined else ""
+    render.out.print(
+        f"read models at position {report.position} ({report.events} events applied{quarantined})"
+    )
     if not follow or stop.is_set():
         return
     render.err.print("following the log; Ctrl-C to stop")
@@ -268,6 +304,7 @@ def project(
     def tell(step: CatchUp) -> None:
         if step.events:
             render.out.print(f"applied {step.events} events, at position {step.position}")
+        _tell_quarantined(step)
 
     run(lambda: projector.follow(stop, interval, on_caught_up=tell))
 
@@ -316,6 +353,7 @@ def rebuild_command(
                 position=done.position,
                 relationships=queries.list_relationships(view, limit=1).total,
                 switched=True,
+                quarantined=done.quarantined,
             )
         with _progress("rebuilding") as progress:
             task = progress.add_task("rebuilding", total=None)
@@ -329,65 +367,46 @@ def rebuild_command(
 
     report = run(answer)
     if json:
-        render.print_json(
-            {
-                "old_generation": report.old_generation,
-                "new_generation": report.new_generation,
-                "old_policy": report.old_policy,
-                "new_policy": report.new_policy,
-                "position": report.position,
-                "relationships": report.relationships,
-                "differences": [
-                    {"relationship_id": d.relationship_id, "problem": d.problem}
-                    for d in report.differences
-                ],
-                "switched": report.switched,
-            }
-        )
+        render.print_json(report.view())
     else:
         for difference in report.differences[:20]:
-            render.err.print(f"[yellow]differs[/] {difference}", markup=True)
+            render.err.print(f"[yellow]differs[/] {escape(str(difference))}")
         if len(report.differences) > 20:
             render.err.print(f"... and {len(report.differences) - 20} more")
-        outcome = (
-            f"generation {report.new_generation} is live"
-            if report.switched
-            else f"generation {report.old_generation} left live (--check)"
-        )
-        compared = (
-            f"{len(report.differences)} difference(s) from generation "
-            f"{report.old_generation} (policy {report.old_policy})"
-            if report.old_generation
-            else "there were no read models to compare with"
-        )
-        render.out.print(
-            f"rebuilt {report.relationships} relationships up to position {report.position} "
-            f"under policy {report.new_policy}: {compared}; {outcome}"
-        )
+        render.out.print(report.summary())
+        _list_quarantined(report.quarantined[:20], len(report.quarantined))
     if check and report.differences:
         raise typer.Exit(EXIT_REJECTED)
 
 
 @projections_app.command("status")
-def status_command(ctx: typer.Context, json: JsonFlag = False) -> None:
-    """Which generation is live, under which policy, and how far behind the log."""
+def status_command(
+    ctx: typer.Context,
+    limit: Annotated[
+        int, typer.Option(min=0, help="List at most this many quarantined relationships.")
+    ] = 100,
+    json: JsonFlag = False,
+) -> None:
+    """Which generation is live, under which policy, how far behind the log, and which
+    relationships are quarantined."""
 
     def answer() -> queries.Status:
         ledger, view = ctx.obj.view()
-        return queries.status(view, ledger)
+        return queries.status(view, ledger, limit=limit)
 
     found = run(answer)
-    view = {
-        "generation": found.generation,
-        "policy": found.policy,
-        "position": found.position,
-        "head": found.head,
-        "lag": found.lag,
-    }
     if json:
-        render.print_json(view)
-    else:
-        render.out.print(
-            f"generation {found.generation}, policy {found.policy}: at {found.position} "
-            f"of {found.head} ({found.lag} behind)"
-        )
+        render.print_json(found.view())
+        return
+    render.out.print(
+        f"generation {found.generation}, policy {found.policy}: at {found.position} "
+        f"of {found.head} ({found.lag} behind); {found.quarantined} quarantined"
+    )
+    _list_quarantined(found.quarantine, found.quarantined)
+
+
+def _list_quarantined(listed: list[Quarantined], total: int) -> None:
+    for held in listed:
+        render.out.print(f"[red]quarantined[/] {escape(str(held))}")
+    if total > len(listed):
+        render.out.print(f"... and {total - len(listed)} more quarantined")
