@@ -224,7 +224,7 @@ class Projector:
             raise
         self._position = page.position
         for found in page.quarantined:
-            log.warning("%s", found)
+            log.warning("quarantined %s", found)
         return page
 
     def _fold(

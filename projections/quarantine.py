@@ -86,10 +86,8 @@ class Quarantined:
         }
 
     def __str__(self) -> str:
-        return (
-            f"{self.relationship_id} quarantined at position {self.position} "
-            f"(event {self.event_id}): {self.reason}"
-        )
+        where = f"at position {self.position} (event {self.event_id})"
+        return f"{self.relationship_id} {where}: {self.reason}"
 
 
 def storable(text: str) -> str:
