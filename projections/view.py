@@ -221,7 +221,9 @@ class RelationshipView(TrackingRecorder):
     def is_row_problem(self, error: Exception) -> bool:
         """Whether `error` is about the values written (the relationship's own rows), not
         about the store or the transaction: a lost connection, a lock, a dropped table or
-        a conflicting row must still stop the page."""
+        a conflicting row must still stop the page, and so must running out of memory."""
+        if isinstance(error, MemoryError):
+            return False
         if isinstance(error, self.driver_error):
             return isinstance(error, self.driver_data_error)
         if isinstance(error, PersistenceError):
