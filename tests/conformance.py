@@ -9,6 +9,7 @@ replaying such a history would.
 from __future__ import annotations
 
 import json
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,11 @@ EXPECTED: dict[str, dict[str, Any]] = json.loads((DATA / "expected.json").read_t
 STORY_EVENTS = sum(story["events"] for story in EXPECTED.values())
 RECORDED_AT = datetime(2029, 5, 2, tzinfo=UTC)
 FAR_SKEW = ["--max-future-skew", "3650"]
+
+
+def ingest_command(store_url: str, *arguments: str) -> list[str]:
+    """`relledger ingest` of files of these stories, as a fresh process would run it."""
+    return [sys.executable, "-m", "relledger", "--db", store_url, "ingest", *FAR_SKEW, *arguments]
 
 
 def ingest_file(

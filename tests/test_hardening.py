@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
-from conformance import DATA, EXPECTED, FAR_SKEW, STORY_EVENTS
+from conformance import DATA, EXPECTED, FAR_SKEW, STORY_EVENTS, ingest_command
 from tcp_proxy import TcpProxy
 
 from relledger.store import open_ledger
@@ -115,7 +115,7 @@ def test_four_writers_of_the_same_relationships_all_finish(store_url: str, tmp_p
     ]
     processes = [
         subprocess.Popen(
-            [sys.executable, "-m", "relledger", "--db", store_url, "ingest", *FAR_SKEW, str(path)],
+            ingest_command(store_url, str(path)),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

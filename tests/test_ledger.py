@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from conformance import DATA, EXPECTED, FAR_SKEW, ingest_file
+from conformance import DATA, EXPECTED, ingest_command, ingest_file
 from eventsourcing.persistence import Tracking
 
 from consumers.jsonl import LineRejection
@@ -102,16 +101,7 @@ def test_redelivery_is_a_counted_no_op_after_a_restart(store_url: str) -> None:
 def test_idempotent_across_processes(store_url: str, tmp_path: Path) -> None:
     events = tmp_path / "events.jsonl"
     events.write_bytes((DATA / "events.jsonl").read_bytes())
-    command = [
-        sys.executable,
-        "-m",
-        "relledger",
-        "--db",
-        store_url,
-        "ingest",
-        *FAR_SKEW,
-        str(events),
-    ]
+    command = ingest_command(store_url, str(events))
     first = subprocess.run(command, capture_output=True, text=True, check=True)
     second = subprocess.run(command, capture_output=True, text=True, check=True)
     recorded = sum(story["events"] for story in EXPECTED.values())
@@ -228,16 +218,7 @@ def test_a_consumer_position_commits_with_its_events(store_url: str) -> None:
 def test_processes_starting_together_on_a_new_store_all_work(store_url: str) -> None:
     """Replicas start at once: their table creation races, none of them may fail."""
     events = DATA / "events.jsonl"
-    command = [
-        sys.executable,
-        "-m",
-        "relledger",
-        "--db",
-        store_url,
-        "ingest",
-        *FAR_SKEW,
-        str(events),
-    ]
+    command = ingest_command(store_url, str(events))
     processes = [
         subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for _ in range(4)
