@@ -37,6 +37,7 @@ from consumers.jsonl import ingest_lines
 from domain.fold.records import Phase
 from projections import queries
 from projections.projector import Projector
+from projections.tables import STABLE_NAMES
 from projections.view import open_view
 from relledger.policies import load_policy
 from relledger.simulate import SIMULATED_HISTORY, simulate
@@ -119,7 +120,7 @@ def forget_read_models(url: str) -> int:
     if live is not None:
         meta = view.dialect.name("relledger_projection")
         with view.transaction() as cursor:
-            for stable in ("relationship_summary", "trust_changes", "phase_changes"):
+            for stable in STABLE_NAMES.values():
                 cursor.execute(f"DROP VIEW IF EXISTS {view.dialect.name(stable)}")
             view.discard(cursor, view.generation(live.generation))
             cursor.execute(f"DELETE FROM {meta}")

@@ -97,6 +97,8 @@ class UnreadableRecord:
     aggregate_id: UUID
     version: int
     error: str
+    position: int | None = None
+    """Its position in the notification log, when it was read from there."""
 
     def problem(self) -> CorruptRecord:
         """The error to raise where a fold cannot go on without this record."""
@@ -290,7 +292,7 @@ class RelationshipLedger(Application[UUID]):
                         notification.state,
                     )
                 except _UNREADABLE as error:
-                    yield _unreadable(notification, error)
+                    yield _unreadable(notification, error, notification.id)
             if len(page) < page_size:
                 return
             start = page[-1].id + 1
@@ -309,7 +311,7 @@ class RelationshipLedger(Application[UUID]):
                     LoggedInteraction(notification.id, record["relationship_id"], record)
                 )
             except _UNREADABLE as error:
-                entries.append(_unreadable(notification, error))
+                entries.append(_unreadable(notification, error, notification.id))
         return entries
 
     def head(self) -> int:
@@ -321,9 +323,12 @@ _UNREADABLE = (KeyError, TypeError, ValueError)
 """What decoding a tampered or corrupted row raises (orjson's errors are ValueErrors)."""
 
 
-def _unreadable(row: StoredEvent, error: Exception) -> UnreadableRecord:
+def _unreadable(
+    row: StoredEvent, error: Exception, position: int | None = None
+) -> UnreadableRecord:
     return UnreadableRecord(
         aggregate_id=UUID(str(row.originator_id)),
         version=row.originator_version,
         error=str(error),
+        position=position,
     )

@@ -240,10 +240,17 @@ class Projector:
         trust, phases, failed = page.trust, page.phases, page.failed
         last_position: dict[str, int] = {}
         reached = self._position
+        unreadable: set[UUID] = set()
         for entry in entries:
             if isinstance(entry, UnreadableRecord):
-                raise entry.problem()
+                # Its relationship cannot go on without it: set aside from here on.
+                page.quarantined.append(Quarantined.unreadable(entry, policy.version))
+                unreadable.add(entry.aggregate_id)
+                reached = entry.position or reached
+                continue
             rid, reached = entry.relationship_id, entry.position
+            if unreadable and relationship_uuid(rid) in unreadable:
+                continue  # its rows stay as they were before the unreadable record
             scorer = scorers.get(rid)
             if scorer is None:  # quarantined, or failed earlier in this page
                 continue

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from domain.ledger import LoggedInteraction
+from domain.ledger import LoggedInteraction, UnreadableRecord
 from domain.relationship import relationship_uuid
 from domain.text import readable
 
@@ -49,6 +49,22 @@ class Quarantined:
             position=entry.position,
             event_id=storable(event_id if isinstance(event_id, str) else repr(event_id)),
             reason=reason(error),
+            policy=policy,
+        )
+
+    @classmethod
+    def unreadable(cls, record: UnreadableRecord, policy: str) -> Quarantined:
+        """A record that no longer decodes: its relationship is known only by its
+        aggregate id (its relationship_id is in the unreadable part)."""
+        assert record.position is not None
+        return cls(
+            aggregate_id=record.aggregate_id,
+            relationship_id=f"(unreadable) {record.aggregate_id}",
+            position=record.position,
+            event_id=f"(record {record.version})",
+            reason=storable(f"CorruptRecord: {record.error}; run relledger verify")[
+                :REASON_LIMIT
+            ],
             policy=policy,
         )
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
-from conformance import ingest_file
+from conformance import EXPECTED, ingest_file
 from typer.testing import CliRunner
 
 from projections.audit import verify_ledger
@@ -88,3 +89,29 @@ def test_an_unreadable_record_is_reported_not_a_traceback(tmp_path: Path) -> Non
     assert result.exit_code == 1
     assert "unreadable" in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_an_unreadable_record_quarantines_its_relationship_not_the_projection(
+    tmp_path: Path,
+) -> None:
+    """Recorded but never projected, then one row is corrupted: `project` must still reach
+    the head, set that one relationship aside saying why, and keep the others current."""
+    db = tmp_path / "ledger.db"
+    _ingested(f"sqlite:///{db}").close()
+    rowid, _ = _rows(db, "acme/generous")[1]
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE stored_events SET state = ? WHERE rowid = ?", (b"{garbage", rowid))
+    url = f"sqlite:///{db}"
+    projected = runner.invoke(app, ["--db", url, "project"])
+    assert projected.exit_code == 0, projected.output
+    status = json.loads(runner.invoke(app, ["--db", url, "projections", "status", "--json"]).stdout)
+    assert status["lag"] == 0 and status["quarantined"] == 1
+    [entry] = status["quarantine"]
+    assert entry["position"] == rowid and entry["event_id"] == "(record 2)"
+    assert entry["reason"].startswith("CorruptRecord: ")
+    generous = json.loads(
+        runner.invoke(app, ["--db", url, "show", "acme/generous", "--json"]).stdout
+    )
+    assert generous["events"] == 1 and generous["quarantined"]["position"] == rowid
+    steady = json.loads(runner.invoke(app, ["--db", url, "show", "acme/steady", "--json"]).stdout)
+    assert "quarantined" not in steady and steady["trust"] == EXPECTED["acme/steady"]["trust"]
