@@ -12,10 +12,23 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
+from domain.errors import LedgerError
 from domain.fold.records import Standing
 from domain.fold.scorer import Scorer, replay
 from domain.ledger import RelationshipLedger, UnreadableRecord
 from domain.policy import Policy
+from projections.quarantine import reason
+
+
+class Unfoldable(LedgerError):
+    """A relationship whose stored events the fold cannot take (an event an older
+    contract let in); the projector has it quarantined, and the audit says why."""
+
+    def __init__(self, relationship_id: str, error: Exception) -> None:
+        super().__init__(
+            f"{relationship_id!r} cannot be replayed: its stored events fail to fold "
+            f"({reason(error)}); relledger projections status lists where"
+        )
 
 
 @dataclass(frozen=True)
@@ -33,10 +46,14 @@ def replay_relationship(
     as_of: datetime | None = None,
     upto: int | None = None,
 ) -> Replay:
-    """Fold one relationship's stored interactions (raises UnknownRelationship)."""
+    """Fold one relationship's stored interactions (raises UnknownRelationship, or
+    Unfoldable for events the fold cannot take)."""
     facts = [stored.fact() for stored in ledger.history(relationship_id, upto=upto)]
-    scorer = replay(facts, policy, as_of=as_of)
-    return Replay(relationship_id, scorer, scorer.standing(as_of))
+    try:
+        scorer = replay(facts, policy, as_of=as_of)
+        return Replay(relationship_id, scorer, scorer.standing(as_of))
+    except Exception as error:
+        raise Unfoldable(relationship_id, error) from error
 
 
 def replay_all(ledger: RelationshipLedger, policy: Policy) -> Iterator[Replay]:

@@ -249,6 +249,13 @@ def test_the_cli_projects_past_a_poison_event_and_says_so(store_url: str) -> Non
     assert rebuilt["switched"] and rebuilt["quarantined"] == 1
     assert rebuilt["quarantine"][0]["relationship_id"] == "ancient"
 
+    replayed = runner.invoke(app, ["--db", store_url, "replay", "ancient"])
+    assert replayed.exit_code == 3  # the audit cannot fold it either, and says why
+    assert replayed.stderr == (
+        "error: 'ancient' cannot be replayed: its stored events fail to fold (OverflowError: "
+        "date value out of range); relledger projections status lists where\n"
+    )
+
 
 def test_an_older_store_gains_the_quarantine_table_when_opened(
     ledger: RelationshipLedger, store_url: str
