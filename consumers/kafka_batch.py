@@ -71,7 +71,10 @@ class BatchAbandoned(LedgerError):
 class Retrier:
     """Runs an action until it succeeds, backing off (jittered, exponential) on outages.
 
-    Never gives up on its own; a stop request ends the wait with `BatchAbandoned`.
+    Never gives up on its own; a stop request ends the wait with `BatchAbandoned`. The
+    stop is seen between attempts, so an attempt must not wait long on its own: the store
+    is opened so that each store call fails within seconds during an outage
+    (`relledger.store.POOL_WAIT_S`), leaving the waiting (logged, counted, stoppable) to us.
     """
 
     def __init__(self, stats: ConsumerStats, initial_s: float, max_s: float) -> None:

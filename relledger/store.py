@@ -29,6 +29,8 @@ from domain.retry import RetryNotice, retry_call
 
 DEFAULT_URL = "sqlite:///relledger.db"
 ENV_VAR = "RELLEDGER_DB"
+POOL_WAIT_S = 1
+"""PostgreSQL: the longest one attempt of the library waits for a pooled connection."""
 
 
 class StoreUnavailable(LedgerError):
@@ -91,7 +93,11 @@ def parse_store_url(url: str) -> StoreURL:
             "POSTGRES_PORT": str(parts.port or 5432),
             "POSTGRES_USER": unquote(parts.username or "postgres"),
             "POSTGRES_PASSWORD": unquote(parts.password or ""),
-            "POSTGRES_CONNECT_TIMEOUT": "5",
+            # The library's name for how long one call waits for a pooled connection
+            # (whole seconds; 0 cannot open a pool). It retries such a call 10 times,
+            # so during an outage each store call fails within about 12 s and the
+            # caller's own retry, which logs, counts and honours a stop, takes over.
+            "POSTGRES_CONNECT_TIMEOUT": str(POOL_WAIT_S),
             "POSTGRES_SCHEMA": query.get("schema", [""])[0],
         }
         return StoreURL(url, settings)
