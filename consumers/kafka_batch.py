@@ -30,7 +30,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import psycopg
-from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError, Tracking
+from eventsourcing.persistence import IntegrityError, Tracking
 
 from consumers.kafka_deadletter import DeadLetter, DeadLetterUnavailable, DeadLetterWriter
 from consumers.kafka_positions import PartitionPositions, tracking_name
@@ -42,7 +42,7 @@ from domain.errors import (
     InteractionRejected,
     LedgerError,
 )
-from domain.ledger import Outcome, PositionAlreadyRecorded, RelationshipLedger
+from domain.ledger import STORE_OUTAGES, Outcome, PositionAlreadyRecorded, RelationshipLedger
 from domain.relationship import Recorded
 from domain.retry import RetryNotice, retry_call
 
@@ -50,8 +50,7 @@ log = logging.getLogger("relledger.kafka")
 T = TypeVar("T")
 
 TRANSIENT: tuple[type[BaseException], ...] = (
-    OperationalError,  # includes the pool's ConnectionUnavailableError
-    InterfaceError,
+    *STORE_OUTAGES,  # includes the pool's ConnectionUnavailableError
     psycopg.OperationalError,
     sqlite3.OperationalError,  # "database is locked"
     IntegrityError,  # lost the optimistic-concurrency race for minutes: decide again

@@ -18,6 +18,8 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.persistence import (
     IntegrityError,
+    InterfaceError,
+    OperationalError,
     ProcessRecorder,
     StoredEvent,
     Tracking,
@@ -33,6 +35,11 @@ from domain.retry import retry_call
 from domain.transcoder import OrjsonTranscoder
 
 Outcome = Recorded | InteractionRejected
+
+STORE_OUTAGES: tuple[type[Exception], ...] = (OperationalError, InterfaceError)
+"""The library's errors for a store that did not answer (down, restarting, locked, no
+connection from the pool in time): a later attempt may succeed, so callers wait them
+out with `domain.retry`, each with its own patience."""
 
 
 class CorruptRecord(LedgerError):

@@ -28,12 +28,12 @@ from typing import Any
 from uuid import UUID
 
 import orjson
-from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError
+from eventsourcing.persistence import IntegrityError
 
 from domain.fold.facts import Fact
 from domain.fold.scorer import Scorer
 from domain.fold.state import load_state
-from domain.ledger import LoggedInteraction, RelationshipLedger, UnreadableRecord
+from domain.ledger import STORE_OUTAGES, LoggedInteraction, RelationshipLedger, UnreadableRecord
 from domain.policy import Policy
 from domain.relationship import relationship_uuid
 from domain.retry import RetryNotice, retry_call
@@ -65,7 +65,6 @@ class CatchUp:
         return max(0, self.head - self.position)
 
 
-STORE_OUTAGES: tuple[type[Exception], ...] = (OperationalError, InterfaceError)
 """What a follower waits out: the store is unreachable, restarting or locked."""
 
 

@@ -18,13 +18,11 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import psycopg
 from eventsourcing.persistence import (
     IntegrityError,
-    InterfaceError,
-    OperationalError,
     PersistenceError,
 )
 
 from domain.errors import LedgerError
-from domain.ledger import RelationshipLedger
+from domain.ledger import STORE_OUTAGES, RelationshipLedger
 from domain.retry import RetryNotice, retry_call
 
 DEFAULT_URL = "sqlite:///relledger.db"
@@ -41,11 +39,8 @@ class StoreUnreachable(StoreUnavailable):
     """The store did not answer (down, restarting, locked): worth waiting for."""
 
 
-OUTAGES: tuple[type[BaseException], ...] = (
-    OperationalError,  # the library's: connection refused or lost, pool exhausted, locked
-    InterfaceError,
-    StoreUnreachable,
-)
+OUTAGES: tuple[type[BaseException], ...] = (*STORE_OUTAGES, StoreUnreachable)
+_UNREACHABLE: tuple[type[Exception], ...] = (*STORE_OUTAGES, psycopg.OperationalError)
 """Errors that a later attempt may not meet: writers wait them out (`wait_for_store`)."""
 
 
@@ -122,7 +117,7 @@ def open_ledger(url: str, *, must_exist: bool = False) -> RelationshipLedger:
         _check_sqlite_file(store, must_exist)
     try:
         return retry_creation_race(lambda: RelationshipLedger(env=store.settings))
-    except (OperationalError, InterfaceError, psycopg.OperationalError) as error:
+    except _UNREACHABLE as error:
         raise StoreUnreachable(f"cannot reach the store {store.display}: {error}") from None
     except (PersistenceError, psycopg.Error, sqlite3.Error) as error:
         raise StoreUnavailable(f"cannot open the store {store.display}: {error}") from None
