@@ -62,9 +62,7 @@ class Quarantined:
             relationship_id=f"(unreadable) {record.aggregate_id}",
             position=record.position,
             event_id=f"(record {record.version})",
-            reason=storable(f"CorruptRecord: {record.error}; run relledger verify")[
-                :REASON_LIMIT
-            ],
+            reason=storable(f"CorruptRecord: {record.error}; run relledger verify")[:REASON_LIMIT],
             policy=policy,
         )
 
