@@ -15,29 +15,26 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conformance import FAR_SKEW
 
 from consumers.jsonl import LineRejection, ingest_lines
 from consumers.kafka_consumer import ConsumerConfig
 from consumers.kafka_positions import tracking_name
 from consumers.publish import publish_lines
-from domain.contract import IntakeLimits
 from domain.ledger import RelationshipLedger, StoredInteraction
-from relledger.simulate import simulate
+from relledger.simulate import SIMULATED_HISTORY, simulate
 from relledger.store import open_ledger
 
 ROOT = Path(__file__).parents[1]
-DATA = ROOT / "tests" / "data"
 WORKER = ROOT / "tests" / "kafka_worker.py"
 PARTITIONS = 4
 SESSION_TIMEOUT_MS = 3000
 HEARTBEAT_INTERVAL_MS = 500
-SKEW_DAYS = 3650
-LIMITS = IntakeLimits(max_future_skew=timedelta(days=SKEW_DAYS))
+LIMITS = SIMULATED_HISTORY  # the stories and the simulated streams run years past today
 
 Snapshot = dict[str, list[tuple[int, str, str, bool, str]]]
 
@@ -66,6 +63,15 @@ def snapshot(ledger: RelationshipLedger) -> Snapshot:
             (stored.version, record["source"], record["event_id"], stored.late, stored.chain_hash)
         )
     return found
+
+
+def stored_snapshot(store_url: str) -> Snapshot:
+    """`snapshot` of the store at `store_url`, opened and closed here."""
+    ledger = open_ledger(store_url)
+    try:
+        return snapshot(ledger)
+    finally:
+        ledger.close()
 
 
 def expected_from_file(
@@ -195,8 +201,7 @@ def worker_args(bootstrap: str, topic: str, group: str, store_url: str, *extra: 
         str(HEARTBEAT_INTERVAL_MS),
         "--stats-interval",
         "2",
-        "--max-future-skew",
-        str(SKEW_DAYS),
+        *FAR_SKEW,
         *extra,
     ]
 
@@ -208,7 +213,7 @@ def slow_worker_args(bootstrap: str, topic: str, group: str, store_url: str) -> 
         *("--bootstrap", bootstrap, "--topic", topic, "--group", group, "--db", store_url),
         *("--session-timeout-ms", str(SESSION_TIMEOUT_MS)),
         *("--heartbeat-interval-ms", str(HEARTBEAT_INTERVAL_MS)),
-        *("--max-records", "20", "--pause-s", "0.05", "--max-future-skew", str(SKEW_DAYS)),
+        *("--max-records", "20", "--pause-s", "0.05", *FAR_SKEW),
     ]
 
 
@@ -236,11 +241,7 @@ def assert_recorded_once(
     store_url: str, expected: Snapshot, lines: list[bytes], stats: list[dict[str, Any]]
 ) -> None:
     """The store holds exactly the file's chains; the members' counters add up to it."""
-    ledger = open_ledger(store_url)
-    try:
-        assert snapshot(ledger) == expected
-    finally:
-        ledger.close()
+    assert stored_snapshot(store_url) == expected
     recorded, duplicates = expected_counts(expected, lines)
     assert sum(s["recorded"] for s in stats) == recorded
     assert sum(s["duplicates"] for s in stats) == duplicates

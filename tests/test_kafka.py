@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 from broker import create_topic, kafka_bootstrap_fixture, read_topic  # noqa: F401
+from conformance import DATA
 from eventsourcing.persistence import Tracking
 from kafka import KafkaProducer
 from kafka_support import (
-    DATA,
     LIMITS,
     PARTITIONS,
     Worker,
@@ -32,6 +32,7 @@ from kafka_support import (
     slow_worker_args,
     snapshot,
     stored_positions,
+    stored_snapshot,
     wait_for_positions,
     wait_until,
     worker_args,
@@ -171,11 +172,7 @@ def test_killed_consumer_restarts_without_loss_or_doubles(
     wait_for_positions(store_url, topic, ends, timeout_s=40)
     stats = second.stop()
 
-    ledger = open_ledger(store_url)
-    try:
-        assert snapshot(ledger) == expected
-    finally:
-        ledger.close()
+    assert stored_snapshot(store_url) == expected
     # The restart resumed exactly at the stored offsets: the batches the killed worker
     # had in hand are read again, nothing it had stored is.
     assert stats["consumed"] == total - at_kill

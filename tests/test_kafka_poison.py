@@ -27,6 +27,7 @@ from kafka_support import (
     prepare_store,
     simulated_lines,
     snapshot,
+    stored_snapshot,
     wait_for_positions,
     worker_args,
     workers_fixture,  # noqa: F401
@@ -118,11 +119,7 @@ def test_poison_is_dead_lettered_and_the_good_messages_recorded(
     wait_for_positions(store_url, topic, ends)
     stats = member.stop()
 
-    ledger = open_ledger(store_url)
-    try:
-        assert snapshot(ledger) == expected
-    finally:
-        ledger.close()
+    assert stored_snapshot(store_url) == expected
     assert stats["dead_lettered"] == len(rejected)
     assert stats["conflicts"] == 1
     originals = {(r.partition, r.offset): r.value for r in read_topic(kafka_bootstrap, topic)}

@@ -41,6 +41,7 @@ from kafka_support import (
     simulated_lines,
     snapshot,
     stored_positions,
+    stored_snapshot,
     wait_for_positions,
     wait_until,
     worker_args,
@@ -120,11 +121,7 @@ def test_database_outage_is_retried_never_skipped(
     assert stored_before < len(lines)
     assert consumer.stats.consumed == len(lines)  # nothing skipped, nothing read twice
     assert consumer.stats.dropped == 0
-    ledger = open_ledger(store_url)
-    try:
-        assert snapshot(ledger) == expected
-    finally:
-        ledger.close()
+    assert stored_snapshot(store_url) == expected
 
 
 def test_dead_letter_topic_outage_is_retried_and_loses_nothing(
