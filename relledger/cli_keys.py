@@ -1,0 +1,108 @@
+"""`relledger keys`: create, list and revoke the HTTP service's API keys.
+
+The keys live in the store (see `service.keys`), so these commands work on the same
+`--db` as the service and take effect on every replica at once. A new key is printed
+once, as the last line of stdout, so a script can capture it
+(`KEY=$(relledger keys create ...)`); everything meant for a person goes to stderr.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from relledger import render
+from relledger.app import JsonFlag, app, run
+from service.keys import ApiKey, KeyRing, Role
+from service.store import retry_creation_race
+
+keys_app = typer.Typer(
+    help="Create, list and revoke the API keys of the HTTP service (relledger serve).",
+    no_args_is_help=True,
+)
+PANEL_SERVICE = "Serve over HTTP"
+app.add_typer(keys_app, name="keys", rich_help_panel=PANEL_SERVICE)
+
+NameArgument = Annotated[str, typer.Argument(help="The key's name, as `keys list` shows it.")]
+
+
+def _keyring(ctx: typer.Context, *, must_exist: bool) -> KeyRing:
+    """The store's keys, their table created on first use."""
+    ring = KeyRing(ctx.obj.ledger(must_exist=must_exist))
+    retry_creation_race(ring.create_table)
+    return ring
+
+
+@keys_app.command("create")
+def create_command(
+    ctx: typer.Context,
+    role: Annotated[
+        Role,
+        typer.Option(
+            case_sensitive=False,
+            help="producer: record interactions; reader: ask the read models; "
+            "auditor: what a reader may, and audit (replay, verify).",
+        ),
+    ],
+    name: Annotated[
+        str,
+        typer.Option(help="Who or what holds the key (unique; letters, digits, . _ @ -)."),
+    ],
+) -> None:
+    """Create a key and print it once, as the last line of stdout."""
+
+    def make() -> tuple[str, ApiKey]:
+        ring = _keyring(ctx, must_exist=False)
+        key = ring.create(role, name)
+        made = ring.authenticate(key)
+        assert made is not None
+        return key, made
+
+    key, made = run(make)
+    render.err.print(
+        f"created {made.role.value} key {escape(repr(made.name))} (id {made.key_id}); "
+        "store it now: it will not be shown again"
+    )
+    render.out.print(key, markup=False, highlight=False)
+
+
+@keys_app.command("list")
+def list_command(ctx: typer.Context, json: JsonFlag = False) -> None:
+    """Every key, revoked ones included: name, role, key id and dates (never the key)."""
+    keys = run(lambda: _keyring(ctx, must_exist=True).list())
+    if json:
+        render.print_json([key.view() for key in keys])
+        return
+    if not keys:
+        render.out.print("no API keys (relledger keys create --role reader --name NAME)")
+        return
+    render.out.print(_keys_table(keys))
+
+
+def _keys_table(keys: list[ApiKey]) -> Table:
+    table = Table(title="API keys", title_justify="left")
+    for column in ("name", "role", "key id", "created", "revoked"):
+        table.add_column(column)
+    for key in keys:
+        revoked = "-" if key.revoked_at is None else f"[red]{_when(key.revoked_at)}[/]"
+        table.add_row(escape(key.name), key.role.value, key.key_id, _when(key.created_at), revoked)
+    return table
+
+
+def _when(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+@keys_app.command("revoke")
+def revoke_command(ctx: typer.Context, name: NameArgument) -> None:
+    """Revoke a key: it stops working at once on every replica (again: no change)."""
+    revoked = run(lambda: _keyring(ctx, must_exist=True).revoke(name))
+    assert revoked.revoked_at is not None
+    render.out.print(
+        f"key {escape(repr(revoked.name))} (id {revoked.key_id}) revoked at "
+        f"{revoked.revoked_at.isoformat()}"
+    )
