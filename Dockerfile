@@ -7,6 +7,7 @@ COPY pyproject.toml README.md ./
 COPY domain ./domain
 COPY projections ./projections
 COPY consumers ./consumers
+COPY service ./service
 COPY relledger ./relledger
 RUN pip install . && useradd --system --no-create-home relledger
 USER relledger

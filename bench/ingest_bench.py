@@ -59,9 +59,9 @@ from consumers.jsonl import ingest_lines
 from domain.fold.scorer import Scorer
 from domain.ledger import RelationshipLedger, StoredInteraction
 from projections.replay import replay_all, replay_relationship
-from relledger.policies import load_policy
 from relledger.simulate import PERSONAS, SIMULATED_HISTORY, relationship_stream, simulate
-from relledger.store import open_ledger, parse_store_url
+from service.policies import load_policy
+from service.store import open_ledger, parse_store_url
 
 BATCH = 500
 REPLAY_RUNS = 5

@@ -36,7 +36,7 @@ from rich.table import Table
 from consumers.kafka_consumer import ConsumerConfig, LedgerConsumer
 from consumers.publish import publish_lines
 from relledger.simulate import SIMULATED_HISTORY, simulate
-from relledger.store import open_ledger
+from service.store import open_ledger
 
 # The Tansu launcher the Kafka tests use, so both start the broker the same way.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))

@@ -39,9 +39,9 @@ from projections import queries
 from projections.projector import Projector
 from projections.tables import STABLE_NAMES
 from projections.view import open_view
-from relledger.policies import load_policy
 from relledger.simulate import SIMULATED_HISTORY, simulate
-from relledger.store import open_ledger
+from service.policies import load_policy
+from service.store import open_ledger
 
 console = Console()
 

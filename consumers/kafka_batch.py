@@ -40,7 +40,7 @@ from domain.errors import (
     ContractViolation,
     InteractionConflict,
     InteractionRejected,
-    LedgerError,
+    Unavailable,
 )
 from domain.ledger import STORE_OUTAGES, Outcome, PositionAlreadyRecorded, RelationshipLedger
 from domain.relationship import Recorded
@@ -62,7 +62,7 @@ Message = tuple[Any, Interaction | DeadLetter]
 """A consumed record (kafka-python's, untyped) and what validating it gave."""
 
 
-class BatchAbandoned(LedgerError):
+class BatchAbandoned(Unavailable):
     """Asked to stop while a batch could not be stored: it was not committed anywhere,
     so whoever owns the partition next reads it again."""
 
@@ -73,7 +73,7 @@ class Retrier:
     Never gives up on its own; a stop request ends the wait with `BatchAbandoned`. The
     stop is seen between attempts, so an attempt must not wait long on its own: the store
     is opened so that each store call fails within seconds during an outage
-    (`relledger.store.POOL_WAIT_S`), leaving the waiting (logged, counted, stoppable) to us.
+    (`service.store.POOL_WAIT_S`), leaving the waiting (logged, counted, stoppable) to us.
     """
 
     def __init__(self, stats: ConsumerStats, initial_s: float, max_s: float) -> None:

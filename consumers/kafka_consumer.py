@@ -42,13 +42,13 @@ from consumers.kafka_deadletter import DeadLetterWriter
 from consumers.kafka_positions import PartitionPositions
 from consumers.kafka_stats import ConsumerStats, StatsTicker
 from domain.contract import DEFAULT_LIMITS, IntakeLimits
-from domain.errors import LedgerError
+from domain.errors import Unavailable
 from domain.ledger import RelationshipLedger
 
 log = logging.getLogger("relledger.kafka")
 
 
-class BrokerUnavailable(LedgerError):
+class BrokerUnavailable(Unavailable):
     """The Kafka cluster cannot be reached or refused the client's configuration."""
 
 

@@ -33,7 +33,7 @@ from kafka.errors import (  # type: ignore[import-untyped]
     RecordListTooLargeError,
 )
 
-from domain.errors import InteractionRejected, LedgerError
+from domain.errors import InteractionRejected, Unavailable
 
 log = logging.getLogger("relledger.kafka")
 
@@ -58,7 +58,7 @@ RECORD_OVERHEAD_BYTES = 512
 TOO_LARGE = (MessageSizeTooLargeError, RecordListTooLargeError)
 
 
-class DeadLetterUnavailable(LedgerError):
+class DeadLetterUnavailable(Unavailable):
     """The dead-letter topic could not take a batch's bad messages; the batch is not
     committed (it is retried), so nothing moves past an undelivered dead letter."""
 

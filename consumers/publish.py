@@ -18,13 +18,13 @@ import orjson
 from kafka import KafkaProducer  # type: ignore[import-untyped]
 from kafka.errors import KafkaError  # type: ignore[import-untyped]
 
-from domain.errors import LedgerError
+from domain.errors import Unavailable
 
 CHECK_EVERY = 10_000
 """Acks are awaited every this many messages: bounded memory, early failure."""
 
 
-class PublishFailed(LedgerError):
+class PublishFailed(Unavailable):
     """The broker did not acknowledge every message sent (the report says how many were)."""
 
 

@@ -1,4 +1,12 @@
-"""The ways an interaction can be refused, each naming the field a producer must fix."""
+"""Every error relledger raises on purpose, in a few families that its faces map once.
+
+The families say what a caller can do about an error: fix the input (`Rejected`,
+`Invalid`), look elsewhere (`NotFound`), reconcile with what is stored (`Conflict`),
+wait or fix the infrastructure (`Unavailable`), investigate the store (`Damaged`),
+present another key (`Unauthenticated`, `Forbidden`). The CLI maps each family to an
+exit code in one table (`relledger/app.py`), the HTTP API to a status in one table;
+every concrete error below (and elsewhere) belongs to exactly one family.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +15,40 @@ class LedgerError(Exception):
     """Base of every error relledger raises on purpose."""
 
 
-class InteractionRejected(LedgerError):
+class Rejected(LedgerError):
+    """The input itself is refused; nothing was recorded because of it."""
+
+
+class Invalid(LedgerError):
+    """A request or argument that cannot be acted on (a bad policy file, a bad query)."""
+
+
+class NotFound(LedgerError):
+    """What was asked for does not exist in this store."""
+
+
+class Conflict(LedgerError):
+    """The request contradicts what is already stored (an id reused, a position taken)."""
+
+
+class Unavailable(LedgerError):
+    """The store (or a part of it) cannot be reached or is not ready; retrying later, or
+    fixing the deployment, may help."""
+
+
+class Damaged(LedgerError):
+    """The store holds something it cannot read or fold: evidence to investigate."""
+
+
+class Unauthenticated(LedgerError):
+    """No credentials, or credentials nobody issued (or that were revoked)."""
+
+
+class Forbidden(LedgerError):
+    """Valid credentials whose role does not allow this."""
+
+
+class InteractionRejected(Rejected):
     """An interaction that must not be recorded; `field` tells the producer what to fix.
 
     Rejections never change the ledger: the caller reports them and goes on
@@ -53,7 +94,7 @@ class ContradictsRelationship(InteractionRejected):
     code = "contradiction"
 
 
-class InteractionConflict(InteractionRejected):
+class InteractionConflict(InteractionRejected, Conflict):
     """The idempotency key `(source, event_id)` was already recorded with other content.
 
     Not a duplicate: a redelivery is byte-identical in its canonical form, while this
@@ -64,5 +105,5 @@ class InteractionConflict(InteractionRejected):
     code = "conflict"
 
 
-class PolicyError(LedgerError):
+class PolicyError(Invalid):
     """A scoring policy file that cannot be used."""

@@ -28,7 +28,7 @@ from eventsourcing.utils import get_topic
 
 from domain.chain import ChainEntry
 from domain.contract import Interaction
-from domain.errors import InteractionRejected, LedgerError
+from domain.errors import Conflict, Damaged, InteractionRejected, NotFound
 from domain.fold.facts import Fact
 from domain.relationship import Recorded, Relationship, relationship_uuid
 from domain.retry import retry_call
@@ -42,17 +42,17 @@ connection from the pool in time): a later attempt may succeed, so callers wait 
 out with `domain.retry`, each with its own patience."""
 
 
-class CorruptRecord(LedgerError):
+class CorruptRecord(Damaged):
     """A stored record no longer decodes: itself evidence of tampering or corruption."""
 
 
-class UnknownRelationship(LedgerError):
+class UnknownRelationship(NotFound):
     def __init__(self, relationship_id: str) -> None:
         super().__init__(f"no relationship '{relationship_id}' in this ledger")
         self.relationship_id = relationship_id
 
 
-class PositionAlreadyRecorded(LedgerError):
+class PositionAlreadyRecorded(Conflict):
     """The store is already at or past this consumer position: the batch is not ours.
 
     After a rebalance (or a member evicted for being slow) the new owner recorded

@@ -19,7 +19,7 @@ from typing import Any
 
 from eventsourcing.persistence import OperationalError, ProgrammingError
 
-from domain.errors import LedgerError, PolicyError
+from domain.errors import Conflict, PolicyError
 from domain.ledger import RelationshipLedger
 from domain.policy import Policy
 from domain.retry import retry_call
@@ -33,7 +33,7 @@ MOVING_PATIENCE_S = 10.0
 """How long a rebuild keeps comparing again while the live read models move under it."""
 
 
-class RebuildRaced(LedgerError):
+class RebuildRaced(Conflict):
     """The live read models kept moving (or another rebuild switched them) meanwhile."""
 
 

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from domain.errors import LedgerError
+from domain.errors import Damaged
 from domain.fold.records import Standing
 from domain.fold.scorer import Scorer, replay
 from domain.ledger import RelationshipLedger, UnreadableRecord
@@ -20,7 +20,7 @@ from domain.policy import Policy
 from projections.quarantine import reason
 
 
-class Unfoldable(LedgerError):
+class Unfoldable(Damaged):
     """A relationship whose stored events the fold cannot take (an event an older
     contract let in); the projector has it quarantined, and the audit says why."""
 

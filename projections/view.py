@@ -22,7 +22,7 @@ from uuid import UUID
 from eventsourcing.persistence import DataError, PersistenceError, Tracking, TrackingRecorder
 from eventsourcing.sqlite import SQLiteTrackingRecorder
 
-from domain.errors import LedgerError
+from domain.errors import Unavailable
 from domain.ledger import RelationshipLedger
 from domain.policy import Policy
 from projections.rows import Row
@@ -39,7 +39,7 @@ PROJECTION = "relationships"
 _CHUNK = 500
 
 
-class ReadModelsMissing(LedgerError):
+class ReadModelsMissing(Unavailable):
     """No read models yet: nothing was ever projected into this store."""
 
 

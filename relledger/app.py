@@ -18,11 +18,21 @@ import typer
 from eventsourcing.persistence import PersistenceError
 
 from domain.contract import IntakeLimits
-from domain.errors import LedgerError, PolicyError
-from domain.ledger import RelationshipLedger, UnknownRelationship
+from domain.errors import (
+    Conflict,
+    Damaged,
+    Forbidden,
+    Invalid,
+    LedgerError,
+    NotFound,
+    Rejected,
+    Unauthenticated,
+    Unavailable,
+)
+from domain.ledger import RelationshipLedger
 from projections.view import RelationshipView, open_view
 from relledger import render
-from relledger.store import open_ledger, retry_creation_race, store_url_from
+from service.store import open_ledger, retry_creation_race, store_url_from
 
 EXIT_REJECTED = 1
 EXIT_UNKNOWN = 2
@@ -83,14 +93,30 @@ def main_options(
     ctx.obj = Context(db, debug)
 
 
+EXIT_CODES: tuple[tuple[type[LedgerError], int], ...] = (
+    (Rejected, EXIT_REJECTED),
+    (NotFound, EXIT_UNKNOWN),
+    (Invalid, EXIT_UNKNOWN),
+    (Conflict, EXIT_UNKNOWN),
+    (Unauthenticated, EXIT_UNKNOWN),
+    (Forbidden, EXIT_UNKNOWN),
+    (Unavailable, EXIT_STORE),
+    (Damaged, EXIT_STORE),
+    (LedgerError, EXIT_STORE),
+)
+"""The one map from error families (`domain.errors`) to exit codes; the first match wins."""
+
+
+def exit_code(error: LedgerError) -> int:
+    return next(code for family, code in EXIT_CODES if isinstance(error, family))
+
+
 def run(action: Callable[[], T]) -> T:
     """Turn the ledger's own errors into a message and an exit code, never a traceback."""
     try:
         return action()
-    except (UnknownRelationship, PolicyError) as error:
-        _fail(str(error), EXIT_UNKNOWN)
-    except LedgerError as error:  # StoreUnavailable, ReadModelsMissing, CorruptRecord, ...
-        _fail(str(error), EXIT_STORE)
+    except LedgerError as error:
+        _fail(str(error), exit_code(error))
     except PersistenceError as error:  # the library's: locked, connection lost, ...
         _fail(f"the store failed: {type(error).__name__}: {error}", EXIT_STORE)
 

@@ -29,7 +29,7 @@ from domain.ledger import Outcome, RelationshipLedger, UnknownRelationship
 from projections.audit import verify_ledger
 from projections.replay import replay_relationship
 from projections.views import standing_view
-from relledger import cli_kafka, cli_read, render
+from relledger import cli_kafka, cli_keys, cli_read, render
 from relledger.app import (
     EXIT_REJECTED,
     EXIT_UNKNOWN,
@@ -46,8 +46,8 @@ from relledger.app import (
     run_command,
     timestamp,
 )
-from relledger.policies import load_policy
-from relledger.store import wait_for_store
+from service.policies import load_policy
+from service.store import wait_for_store
 
 
 @contextmanager
@@ -257,4 +257,4 @@ def main() -> None:
     run_command()
 
 
-__all__ = ["app", "cli_kafka", "cli_read", "main"]
+__all__ = ["app", "cli_kafka", "cli_keys", "cli_read", "main"]

@@ -38,7 +38,7 @@ from relledger.app import (
     run,
     timestamp,
 )
-from relledger.policies import load_policy
+from service.policies import load_policy
 
 T = TypeVar("T")
 

@@ -18,7 +18,7 @@ import pytest
 from servers import unavailable
 
 from domain.ledger import RelationshipLedger
-from relledger.store import open_ledger
+from service.store import open_ledger
 
 PG_URL = os.environ.get("RELLEDGER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 DATA = Path(__file__).parent / "data"

@@ -27,7 +27,7 @@ from consumers.kafka_positions import tracking_name
 from consumers.publish import publish_lines
 from domain.ledger import RelationshipLedger, StoredInteraction
 from relledger.simulate import SIMULATED_HISTORY, simulate
-from relledger.store import open_ledger
+from service.store import open_ledger
 
 ROOT = Path(__file__).parents[1]
 WORKER = ROOT / "tests" / "kafka_worker.py"

@@ -16,7 +16,7 @@ from datetime import timedelta
 
 from consumers.kafka_consumer import ConsumerConfig, LedgerConsumer, install_stop_signals
 from domain.contract import IntakeLimits
-from relledger.store import open_ledger
+from service.store import open_ledger
 
 
 def main(argv: list[str]) -> int:

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from consumers.jsonl import ingest_lines
 from relledger.cli import app
-from relledger.store import open_ledger
+from service.store import open_ledger
 
 runner = CliRunner()
 

@@ -1,6 +1,7 @@
 """The style rules are checked, not hoped for: ruff everywhere, mypy --strict on the code,
 and the architecture's import rules (domain/ imports no other package of ours;
-projections/ and consumers/ never import each other)."""
+projections/ and consumers/ never import each other; service/ is below the faces, the
+CLI in relledger/ and the HTTP app, and never imports them)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).parents[1]
-PACKAGES = ("domain", "projections", "consumers", "relledger")
+PACKAGES = ("domain", "projections", "consumers", "service", "relledger")
 
 
 def _run(*command: str) -> subprocess.CompletedProcess[str]:
@@ -43,9 +44,10 @@ def _imports(package: str) -> set[str]:
 @pytest.mark.parametrize(
     ("package", "forbidden"),
     [
-        ("domain", {"projections", "consumers", "relledger"}),
-        ("projections", {"consumers", "relledger"}),
-        ("consumers", {"projections", "relledger"}),
+        ("domain", {"projections", "consumers", "service", "relledger"}),
+        ("projections", {"consumers", "service", "relledger"}),
+        ("consumers", {"projections", "service", "relledger"}),
+        ("service", {"relledger"}),
     ],
 )
 def test_dependencies_point_inward(package: str, forbidden: set[str]) -> None:

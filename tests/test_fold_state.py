@@ -12,7 +12,7 @@ from domain.errors import PolicyError
 from domain.fold.facts import Fact
 from domain.fold.scorer import Scorer, replay
 from domain.fold.state import dump_state, load_state
-from relledger.policies import load_policy
+from service.policies import load_policy
 
 POLICY = load_policy()
 

@@ -20,7 +20,7 @@ import pytest
 from conformance import DATA, EXPECTED, STORY_EVENTS, ingest_command
 from tcp_proxy import TcpProxy
 
-from relledger.store import open_ledger
+from service.store import open_ledger
 
 
 def relledger(

@@ -28,8 +28,8 @@ from domain.ledger import UnreadableRecord
 from projections.audit import verify_ledger
 from projections.projector import Projector
 from projections.view import open_view
-from relledger.policies import load_policy
-from relledger.store import open_ledger
+from service.policies import load_policy
+from service.store import open_ledger
 
 STORIES = (DATA / "events.jsonl").read_text().splitlines()[:80]
 EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)

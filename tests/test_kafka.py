@@ -51,7 +51,7 @@ from consumers.kafka_positions import tracking_name
 from consumers.publish import publish_lines
 from domain.contract import parse_interaction
 from domain.ledger import Outcome, PositionAlreadyRecorded, RelationshipLedger
-from relledger.store import open_ledger
+from service.store import open_ledger
 
 NO_PARTIES_FIRST = (
     b'{"event_id": "np-1", "source": "crm", "relationship_id": "new/no-parties", '

@@ -46,7 +46,7 @@ from consumers.kafka_deadletter import (
 )
 from consumers.publish import publish_lines
 from domain.relationship import Relationship
-from relledger.store import open_ledger
+from service.store import open_ledger
 
 NEAR_1MB = 1_048_400
 """Under the producer's 1 MiB request limit, over it once dead-letter headers are added."""

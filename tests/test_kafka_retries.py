@@ -1,7 +1,7 @@
 """The consumer's own retries, exercised for real: outages longer than any library retry.
 
 The `eventsourcing` PostgreSQL recorder retries a failed call itself (10 attempts, each
-waiting at most `relledger.store.POOL_WAIT_S` for a pooled connection, so at most about
+waiting at most `service.store.POOL_WAIT_S` for a pooled connection, so at most about
 12 s), and kafka-python retries sends, so a short outage never reaches the consumer.
 These outages last longer: the store cut through a TCP proxy, and the dead-letter topic
 on a broker that clients can only reach through another proxy. In each, the consumer's
@@ -52,7 +52,7 @@ from tcp_proxy import TcpProxy
 from consumers.kafka_consumer import LedgerConsumer
 from consumers.kafka_deadletter import ORIGIN_OFFSET, ORIGIN_PARTITION
 from domain.ledger import Outcome, RelationshipLedger
-from relledger.store import POOL_WAIT_S, open_ledger
+from service.store import POOL_WAIT_S, open_ledger
 
 OUTAGE_S = 5.0
 """The dead-letter topic's outage: longer than one delivery attempt (1 s here)."""

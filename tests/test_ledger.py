@@ -17,8 +17,8 @@ from domain.ledger import PositionAlreadyRecorded, RelationshipLedger, UnknownRe
 from domain.relationship import Recorded
 from projections.replay import replay_relationship
 from projections.views import standing_view
-from relledger.policies import load_policy
-from relledger.store import open_ledger
+from service.policies import load_policy
+from service.store import open_ledger
 
 
 def _ingest(ledger: RelationshipLedger, name: str, batch_size: int = 500):

@@ -33,9 +33,9 @@ from projections.replay import replay_all
 from projections.view import RelationshipView, open_view
 from projections.views import phase_change_view, standing_view, trust_change_view
 from relledger.cli import app
-from relledger.policies import load_policy
 from relledger.simulate import simulate
-from relledger.store import open_ledger
+from service.policies import load_policy
+from service.store import open_ledger
 
 DATA = Path(__file__).parent / "data"
 

@@ -29,8 +29,8 @@ from projections.replay import replay_relationship
 from projections.view import RelationshipView, open_view
 from projections.views import phase_change_view, standing_view, trust_change_view
 from relledger.cli import app
-from relledger.policies import load_policy
-from relledger.store import open_ledger
+from service.policies import load_policy
+from service.store import open_ledger
 
 RECEIVED = datetime(2030, 1, 1, tzinfo=UTC)
 YEAR_ONE = datetime(1, 1, 1, tzinfo=UTC)

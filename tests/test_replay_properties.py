@@ -22,7 +22,7 @@ from domain.fold.scorer import replay
 from domain.ledger import Outcome, RelationshipLedger
 from domain.relationship import Recorded
 from projections.replay import replay_relationship
-from relledger.policies import load_policy
+from service.policies import load_policy
 
 START = datetime(2025, 1, 6, tzinfo=UTC)
 KINDS = [

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from projections.audit import verify_ledger
 from relledger.cli import app
-from relledger.store import open_ledger
+from service.store import open_ledger
 
 runner = CliRunner()
 

@@ -21,7 +21,7 @@ from eventsourcing.persistence import (
     PersistenceError,
 )
 
-from domain.errors import LedgerError
+from domain.errors import Unavailable
 from domain.ledger import STORE_OUTAGES, RelationshipLedger
 from domain.retry import RetryNotice, retry_call
 
@@ -31,7 +31,7 @@ POOL_WAIT_S = 1
 """PostgreSQL: the longest one attempt of the library waits for a pooled connection."""
 
 
-class StoreUnavailable(LedgerError):
+class StoreUnavailable(Unavailable):
     """The store cannot be opened or read; the message says which and why."""
 
 
