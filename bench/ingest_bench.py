@@ -239,7 +239,7 @@ class Fold:
 
 def measure_fold(url: str) -> Fold:
     policy = load_policy()
-    ledger = open_ledger(url)
+    ledger = open_ledger(url, create=True)
     try:
         start = time.perf_counter()
         replays = list(replay_all(ledger, policy))
@@ -287,7 +287,9 @@ def measure_replay(url: str) -> ReplayOne:
     read_runs: list[float] = []
     events = 0
     for _ in range(REPLAY_RUNS):
-        ledger = open_ledger(url)  # fresh: no aggregate cache, no warm connection state
+        ledger = open_ledger(
+            url, create=True
+        )  # fresh: no aggregate cache, no warm connection state
         try:
             start = time.perf_counter()
             found = replay_relationship(ledger, BIG_ID, policy)
@@ -295,7 +297,7 @@ def measure_replay(url: str) -> ReplayOne:
             events = found.scorer.events
         finally:
             ledger.close()
-        ledger = open_ledger(url)
+        ledger = open_ledger(url, create=True)
         try:
             start = time.perf_counter()
             ledger.history(BIG_ID)
@@ -389,7 +391,7 @@ def step(message: str) -> None:
 def run_backend(name: str, stores: Stores, data: Data, bare_events: int) -> Backend:
     url = stores.fresh("ledger")
     step(f"{name}: ingest {data.main_lines:,} lines")
-    ledger = open_ledger(url)
+    ledger = open_ledger(url, create=True)
     try:
         ingest = ingest_file(ledger, data.main, data.main_lines)
     finally:
@@ -397,7 +399,7 @@ def run_backend(name: str, stores: Stores, data: Data, bare_events: int) -> Back
     step(f"{name}: replay_all (fold) over {ingest.recorded:,} events")
     fold = measure_fold(url)
     step(f"{name}: ingest one relationship of {data.big_lines:,} events")
-    ledger = open_ledger(url)
+    ledger = open_ledger(url, create=True)
     try:
         big_ingest = ingest_file(ledger, data.big, data.big_lines)
     finally:
@@ -521,7 +523,7 @@ def profile(events: int, relationships: int) -> None:
     with tempfile.TemporaryDirectory(prefix="relledger-bench-") as tmp:
         workdir = Path(tmp)
         data = generate(workdir, events, relationships, 2)
-        ledger = open_ledger(f"sqlite:///{workdir}/profile.db")
+        ledger = open_ledger(f"sqlite:///{workdir}/profile.db", create=True)
         profiler = cProfile.Profile()
         try:
             with data.main.open("rb") as handle:

@@ -74,7 +74,7 @@ def bare_consume(bootstrap: str, topic: str, total: int, max_records: int) -> fl
 def ledger_consume(
     bootstrap: str, topic: str, total: int, url: str, max_records: int
 ) -> tuple[float, dict[str, Any]]:
-    ledger = open_ledger(url)
+    ledger = open_ledger(url, create=True)
     config = ConsumerConfig(
         bootstrap_servers=bootstrap,
         topic=topic,

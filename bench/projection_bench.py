@@ -55,7 +55,7 @@ def rss_mib() -> float:
 
 def child_catch_up(url: str) -> None:
     """Run in a fresh process: project everything, sampling memory every tenth."""
-    ledger = open_ledger(url)
+    ledger = open_ledger(url, create=True)
     view = open_view(ledger)
     view.ensure_live(load_policy())
     head = ledger.head()
@@ -82,7 +82,7 @@ def percentile(values: list[float], share: float) -> float:
 
 
 def query_latency(url: str, calls: int, seed: int = 1) -> dict[str, Any]:
-    ledger = open_ledger(url)
+    ledger = open_ledger(url, create=True)
     view = open_view(ledger)
     ids = [
         row["relationship_id"]
@@ -114,7 +114,7 @@ def query_latency(url: str, calls: int, seed: int = 1) -> dict[str, Any]:
 
 def forget_read_models(url: str) -> int:
     """Drop an existing store's read models, so its catch-up starts from zero."""
-    ledger = open_ledger(url)
+    ledger = open_ledger(url, create=True)
     view = open_view(ledger)
     live = view.live()
     if live is not None:
@@ -136,7 +136,7 @@ def run_backend(
     else:
         assert data is not None
         url = stores.fresh("proj")
-        ledger = open_ledger(url)
+        ledger = open_ledger(url, create=True)
         with console.status(f"{backend}: ingesting {data.name}..."), data.open("rb") as handle:
             start = time.perf_counter()
             recorded = ingest_lines(

@@ -64,8 +64,6 @@ class RebuildReport:
         compared = (
             f"{len(self.differences)} difference(s) from generation "
             f"{self.old_generation} (policy {self.old_policy})"
-            if self.old_generation
-            else "there were no read models to compare with"
         )
         return (
             f"rebuilt {self.relationships} relationships up to position {self.position} "

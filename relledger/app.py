@@ -29,10 +29,9 @@ from domain.errors import (
     Unauthenticated,
     Unavailable,
 )
-from domain.ledger import RelationshipLedger
-from projections.view import RelationshipView, open_view
 from relledger import render
-from service.store import open_ledger, retry_creation_race, store_url_from
+from service.ledger_service import LedgerService
+from service.store import store_url_from
 
 EXIT_REJECTED = 1
 EXIT_UNKNOWN = 2
@@ -58,19 +57,18 @@ PANEL_READ_MODELS = "Keep the read models current"
 
 
 class Context:
+    """What every command shares: the store URL, and the store once a command opens it
+    (through the service layer, which refuses a store that was never migrated)."""
+
     def __init__(self, db: str | None, debug: bool = False) -> None:
         self.url = store_url_from(db)
         self.debug = debug
+        self._service: LedgerService | None = None
 
-    def ledger(self, *, must_exist: bool = True) -> RelationshipLedger:
-        return open_ledger(self.url, must_exist=must_exist)
-
-    def view(
-        self, ledger: RelationshipLedger | None = None
-    ) -> tuple[RelationshipLedger, RelationshipView]:
-        """The ledger (opened here unless given) and its read models."""
-        ledger = ledger or self.ledger()
-        return ledger, retry_creation_race(lambda: open_view(ledger))
+    def service(self) -> LedgerService:
+        if self._service is None:
+            self._service = LedgerService.open(self.url)
+        return self._service
 
 
 @app.callback()

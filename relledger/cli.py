@@ -22,13 +22,10 @@ from consumers.jsonl import (
     LineRejection,
     OversizedLine,
     bounded_lines,
-    ingest_lines,
 )
 from domain.contract import DEFAULT_LIMITS, IntakeLimits, Interaction
-from domain.ledger import Outcome, RelationshipLedger, UnknownRelationship
-from projections.audit import verify_ledger
-from projections.replay import replay_relationship
-from projections.views import standing_view
+from domain.ledger import Outcome
+from projections.audit import VerifyReport
 from relledger import cli_kafka, cli_keys, cli_read, render
 from relledger.app import (
     EXIT_REJECTED,
@@ -46,7 +43,8 @@ from relledger.app import (
     run_command,
     timestamp,
 )
-from service.policies import load_policy
+from service.ledger_service import LedgerService
+from service.schema import migrate
 from service.store import wait_for_store
 
 
@@ -96,7 +94,7 @@ def ingest(
         say = partial(render.err.print, markup=False, highlight=False)
         return run(lambda: wait_for_store(action, what=what, patience_s=store_patience, say=say))
 
-    ledger = patiently("open", lambda: ctx.obj.ledger(must_exist=False))
+    service: LedgerService = patiently("open", ctx.obj.service)
     total = IngestReport()
     with _opened(paths) as handles:
         for name, handle, size in handles:
@@ -106,21 +104,21 @@ def ingest(
                 render.err.print(f"{prefix}{rejection}", markup=False, highlight=False)
 
             def record(items: Sequence[Interaction]) -> list[Outcome]:
-                return patiently("record", lambda: ledger.record_batch(items))
+                return patiently("record", lambda: service.record(items))
 
             lines = bounded_lines(handle, limits.max_message_bytes)
             report = run(
-                partial(_ingest_one, ledger, lines, name, size, batch_size, limits, record, tell)
+                partial(_ingest_one, service, lines, name, size, batch_size, limits, record, tell)
             )
             total.add(report)
-    projected = patiently("project", lambda: cli_read.project_now(*ctx.obj.view(ledger)))
+    projected = patiently("project", lambda: cli_read.project_now(service))
     render.out.print(f"{total.summary()}; read models at position {projected.position}")
     if total.rejected:
         raise typer.Exit(EXIT_REJECTED)
 
 
 def _ingest_one(
-    ledger: RelationshipLedger,
+    service: LedgerService,
     lines: Iterable[bytes | OversizedLine],
     name: str,
     size: int | None,
@@ -140,8 +138,7 @@ def _ingest_one(
         transient=True,
     ) as progress:
         task = progress.add_task(f"ingesting {name}", total=size)
-        return ingest_lines(
-            ledger,
+        return service.ingest(
             lines,
             batch_size=batch_size,
             limits=limits,
@@ -178,14 +175,11 @@ def _replay_command(
     version: int | None = None,
     policy_file: Path | None = None,
 ) -> None:
-    def answer() -> dict[str, Any]:
-        policy = load_policy(policy_file)
-        found = replay_relationship(
-            ctx.obj.ledger(), relationship_id, policy, as_of=as_of, upto=version
+    view: dict[str, Any] = run(
+        lambda: ctx.obj.service().replay(
+            relationship_id, as_of=as_of, version=version, policy_file=policy_file
         )
-        return standing_view(relationship_id, found.standing)
-
-    view = run(answer)
+    )
     if as_json:
         render.print_json(view)
         return
@@ -203,10 +197,7 @@ def verify(
     json: JsonFlag = False,
 ) -> None:
     """Recompute every hash chain from the stored records; exit 1 if anything was tampered with."""
-    report = run(lambda: verify_ledger(ctx.obj.ledger(), relationship_id))
-    if relationship_id is not None and report.relationships == 0:
-        render.err.print(f"[red]error:[/] {UnknownRelationship(relationship_id)}")
-        raise typer.Exit(EXIT_UNKNOWN)
+    report: VerifyReport = run(lambda: ctx.obj.service().verify(relationship_id))
     if json:
         render.print_json(
             {
@@ -246,11 +237,19 @@ def demo(
     from relledger.demo import run_demo
 
     def go() -> None:
-        ledger = ctx.obj.ledger(must_exist=False)
-        _, view = ctx.obj.view(ledger)
-        run_demo(ledger, view, relationships, events, seed)
+        migrate(ctx.obj.url)  # the demo is a newcomer's first command: it prepares its store
+        run_demo(ctx.obj.service(), relationships, events, seed)
 
     run(go)
+
+
+@app.command("migrate", rich_help_panel=PANEL_RECORD)
+def migrate_command(ctx: typer.Context) -> None:
+    """Create the store's tables, or bring an older store up to date. Safe to run again.
+
+    Every other command refuses a store this has not prepared, and creates nothing."""
+    done = run(lambda: migrate(ctx.obj.url))
+    render.out.print(done.summary())
 
 
 def main() -> None:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from relledger import render
+from service.ledger_service import LedgerService
 
 if TYPE_CHECKING:
     from consumers.kafka_consumer import LedgerConsumer
@@ -117,11 +118,11 @@ def consume(
     )
     stop = threading.Event()
     install_stop_signals(stop)
-    ledger = run(lambda: ctx.obj.ledger(must_exist=False))
+    service: LedgerService = run(ctx.obj.service)
     try:
-        stats = run(lambda: _consume(LedgerConsumer(ledger, config), stop, idle_exit))
+        stats = run(lambda: _consume(LedgerConsumer(service.ledger, config), stop, idle_exit))
     finally:
-        ledger.close()
+        service.close()
     render.print_json(stats.fields())
 
 

@@ -18,7 +18,6 @@ from rich.table import Table
 from relledger import render
 from relledger.app import JsonFlag, app, run
 from service.keys import ApiKey, KeyRing, Role
-from service.store import retry_creation_race
 
 keys_app = typer.Typer(
     help="Create, list and revoke the API keys of the HTTP service (relledger serve).",
@@ -30,11 +29,9 @@ app.add_typer(keys_app, name="keys", rich_help_panel=PANEL_SERVICE)
 NameArgument = Annotated[str, typer.Argument(help="The key's name, as `keys list` shows it.")]
 
 
-def _keyring(ctx: typer.Context, *, must_exist: bool) -> KeyRing:
-    """The store's keys, their table created on first use."""
-    ring = KeyRing(ctx.obj.ledger(must_exist=must_exist))
-    retry_creation_race(ring.create_table)
-    return ring
+def _keyring(ctx: typer.Context) -> KeyRing:
+    """The store's keys (their table is made by `relledger migrate`)."""
+    return ctx.obj.service().keys  # type: ignore[no-any-return]
 
 
 @keys_app.command("create")
@@ -56,7 +53,7 @@ def create_command(
     """Create a key and print it once, as the last line of stdout."""
 
     def make() -> tuple[str, ApiKey]:
-        ring = _keyring(ctx, must_exist=False)
+        ring = _keyring(ctx)
         key = ring.create(role, name)
         made = ring.authenticate(key)
         assert made is not None
@@ -73,7 +70,7 @@ def create_command(
 @keys_app.command("list")
 def list_command(ctx: typer.Context, json: JsonFlag = False) -> None:
     """Every key, revoked ones included: name, role, key id and dates (never the key)."""
-    keys = run(lambda: _keyring(ctx, must_exist=True).list())
+    keys = run(lambda: _keyring(ctx).list())
     if json:
         render.print_json([key.view() for key in keys])
         return
@@ -100,7 +97,7 @@ def _when(moment: datetime) -> str:
 @keys_app.command("revoke")
 def revoke_command(ctx: typer.Context, name: NameArgument) -> None:
     """Revoke a key: it stops working at once on every replica (again: no change)."""
-    revoked = run(lambda: _keyring(ctx, must_exist=True).revoke(name))
+    revoked = run(lambda: _keyring(ctx).revoke(name))
     assert revoked.revoked_at is not None
     render.out.print(
         f"key {escape(repr(revoked.name))} (id {revoked.key_id}) revoked at "

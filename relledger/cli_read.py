@@ -21,12 +21,10 @@ from rich.table import Table
 from domain.fold.fairness import FairnessStatus
 from domain.fold.records import Connection, Phase
 from domain.fold.stage import Stage
-from domain.ledger import RelationshipLedger, UnknownRelationship
 from projections import queries
-from projections.projector import CatchUp, Projector
+from projections.projector import CatchUp
 from projections.quarantine import Quarantined
-from projections.rebuild import RebuildReport, rebuild
-from projections.view import RelationshipView
+from projections.rebuild import RebuildReport
 from relledger import render
 from relledger.app import (
     EXIT_REJECTED,
@@ -38,7 +36,7 @@ from relledger.app import (
     run,
     timestamp,
 )
-from service.policies import load_policy
+from service.ledger_service import LedgerService
 
 T = TypeVar("T")
 
@@ -61,20 +59,12 @@ def _progress(label: str, enabled: bool = True) -> Progress:
     )
 
 
-def project_now(
-    ledger: RelationshipLedger,
-    view: RelationshipView,
-    stop: threading.Event | None = None,
-    projector: Projector | None = None,
-) -> CatchUp:
+def project_now(service: LedgerService, stop: threading.Event | None = None) -> CatchUp:
     """Bring the read models up to the log's head, with a progress bar on a terminal."""
-    view.ensure_live(load_policy())
-    projector = projector or Projector(ledger, view)
     with _progress("projecting") as progress:
         task = progress.add_task("projecting", total=None)
-        report = projector.catch_up(
-            on_progress=lambda done, head: progress.update(task, completed=done, total=head),
-            stop=stop,
+        report = service.catch_up(
+            stop, lambda done, head: progress.update(task, completed=done, total=head)
         )
     _tell_quarantined(report)
     return report
@@ -90,43 +80,24 @@ def _tell_quarantined(report: CatchUp) -> None:
         )
 
 
-def _lag_note(ledger: RelationshipLedger, view: RelationshipView) -> None:
-    found = queries.status(view, ledger, limit=0)
-    if found.lag:
-        render.err.print(
-            f"[yellow]note:[/] the read models are {found.lag} events behind the log "
-            "(run relledger project)"
-        )
-    if found.quarantined:
-        render.err.print(
-            f"[yellow]note:[/] {found.quarantined} relationship(s) quarantined, their figures "
-            "stopped before an event that failed (see relledger projections status)"
-        )
-
-
-def _ask(ctx: typer.Context, question: Callable[[RelationshipView], T]) -> T:
-    """Answer `question` from the read models, noting on stderr if they lag the log."""
+def _ask(ctx: typer.Context, question: Callable[[LedgerService], T]) -> T:
+    """Answer `question` through the service, noting on stderr if the read models lag
+    the log or hold quarantined relationships."""
 
     def answer() -> T:
-        ledger, view = ctx.obj.view()
-        _lag_note(ledger, view)
-        return question(view)
+        service: LedgerService = ctx.obj.service()
+        for note in service.notes().lines():
+            render.err.print(f"[yellow]note:[/] {escape(note)}")
+        return question(service)
 
     return run(answer)
-
-
-def _known_standing(view: RelationshipView, relationship_id: str) -> dict[str, Any]:
-    found = queries.standing(view, relationship_id)
-    if found is None:
-        raise UnknownRelationship(relationship_id)
-    return found
 
 
 @app.command(rich_help_panel=PANEL_QUERY)
 def show(ctx: typer.Context, relationship_id: RelId, json: JsonFlag = False) -> None:
     """Where a relationship stands now: phase, stage, connection, trust and fairness."""
 
-    found = _ask(ctx, lambda view: _known_standing(view, relationship_id))
+    found = _ask(ctx, lambda service: service.standing(relationship_id))
     if json:
         render.print_json(found)
         return
@@ -148,13 +119,13 @@ def _quarantine_text(held: dict[str, Any]) -> str:
 def _history(
     ctx: typer.Context,
     relationship_id: str,
-    ask: Callable[[RelationshipView, str], list[dict[str, Any]]],
+    ask: Callable[[LedgerService, str], list[dict[str, Any]]],
 ) -> list[dict[str, Any]]:
-    def answer(view: RelationshipView) -> list[dict[str, Any]]:
-        held = _known_standing(view, relationship_id).get("quarantined")
+    def answer(service: LedgerService) -> list[dict[str, Any]]:
+        held = service.standing(relationship_id).get("quarantined")
         if held is not None:
             render.err.print(_quarantine_text(held))
-        return ask(view, relationship_id)
+        return ask(service, relationship_id)
 
     return _ask(ctx, answer)
 
@@ -171,7 +142,7 @@ def _print_history(
 @app.command("trust-history", rich_help_panel=PANEL_QUERY)
 def trust_history(ctx: typer.Context, relationship_id: RelId, json: JsonFlag = False) -> None:
     """Every trust change in order, with the event and rule that caused it."""
-    rows = _history(ctx, relationship_id, queries.trust_history)
+    rows = _history(ctx, relationship_id, LedgerService.trust_history)
     columns = ["occurred_at", "event_id", "rule", "before", "after", "delta", "policy"]
     _print_history(f"trust history of {relationship_id}", columns, rows, json)
 
@@ -179,7 +150,7 @@ def trust_history(ctx: typer.Context, relationship_id: RelId, json: JsonFlag = F
 @app.command("phase-history", rich_help_panel=PANEL_QUERY)
 def phase_history(ctx: typer.Context, relationship_id: RelId, json: JsonFlag = False) -> None:
     """Every phase change in order, with the event and rule that caused it."""
-    rows = _history(ctx, relationship_id, queries.phase_history)
+    rows = _history(ctx, relationship_id, LedgerService.phase_history)
     columns = ["occurred_at", "event_id", "from", "to", "rule"]
     _print_history(f"phase history of {relationship_id}", columns, rows, json)
 
@@ -208,8 +179,8 @@ def list_command(
 
     found = _ask(
         ctx,
-        lambda view: queries.list_relationships(
-            view, filters, sort=sort, descending=desc, limit=limit, offset=offset
+        lambda service: service.relationships(
+            filters, sort=sort, descending=desc, limit=limit, offset=offset
         ),
     )
     if json:
@@ -231,7 +202,7 @@ def at_risk(
     """Relationships whose trust fell most in a period, with the events that caused it."""
     start, end = timestamp(since), timestamp(until)
 
-    found = _ask(ctx, lambda view: queries.trust_drops(view, start, end, limit=limit))
+    found = _ask(ctx, lambda service: service.at_risk(start, end, limit))
     if json:
         render.print_json(found)
         return
@@ -260,13 +231,7 @@ def stats(
 ) -> None:
     """Counts by phase, stage, connection and fairness, and the most one-sided exchanges."""
 
-    found: dict[str, Any] = _ask(
-        ctx,
-        lambda view: {
-            "distribution": queries.distribution(view),
-            "fairness_outliers": queries.fairness_outliers(view, limit=outliers),
-        },
-    )
+    found = _ask(ctx, lambda service: service.stats(outliers))
     if json:
         render.print_json(found)
         return
@@ -290,9 +255,8 @@ def project(
 ) -> None:
     """Catch the read models up with the log (or keep following it)."""
     stop = _stop_on_signals()
-    ledger, view = run(ctx.obj.view)
-    projector = Projector(ledger, view)
-    report = run(lambda: project_now(ledger, view, stop, projector))
+    service: LedgerService = run(ctx.obj.service)
+    report = run(lambda: project_now(service, stop))
     quarantined = f"; {len(report.quarantined)} quarantined" if report.quarantined else ""
     render.out.print(
         f"read models at position {report.position} ({report.events} events applied{quarantined})"
@@ -306,7 +270,7 @@ def project(
             render.out.print(f"applied {step.events} events, at position {step.position}")
         _tell_quarantined(step)
 
-    run(lambda: projector.follow(stop, interval, on_caught_up=tell))
+    run(lambda: service.follow(stop, interval, on_caught_up=tell))
 
 
 def _stop_on_signals() -> threading.Event:
@@ -340,27 +304,10 @@ def rebuild_command(
     """Build fresh read models from the whole log, compare with the live ones, swap them in."""
 
     def answer() -> RebuildReport:
-        ledger, view = ctx.obj.view()
-        chosen = None if policy is None else load_policy(policy)
-        if view.live() is None:  # nothing to compare with: the first build is the rebuild
-            first = view.ensure_live(chosen or load_policy())
-            done = project_now(ledger, view)
-            return RebuildReport(
-                old_generation=0,
-                new_generation=first.generation,
-                old_policy="-",
-                new_policy=first.policy().version,
-                position=done.position,
-                relationships=queries.list_relationships(view, limit=1).total,
-                switched=True,
-                quarantined=done.quarantined,
-            )
         with _progress("rebuilding") as progress:
             task = progress.add_task("rebuilding", total=None)
-            return rebuild(
-                ledger,
-                view,
-                chosen,
+            return ctx.obj.service().rebuild(  # type: ignore[no-any-return]
+                policy,
                 check=check,
                 on_progress=lambda done, head: progress.update(task, completed=done, total=head),
             )
@@ -390,11 +337,7 @@ def status_command(
     """Which generation is live, under which policy, how far behind the log, and which
     relationships are quarantined."""
 
-    def answer() -> queries.Status:
-        ledger, view = ctx.obj.view()
-        return queries.status(view, ledger, limit=limit)
-
-    found = run(answer)
+    found: queries.Status = run(lambda: ctx.obj.service().status(limit))
     if json:
         render.print_json(found.view())
         return

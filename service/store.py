@@ -106,17 +106,16 @@ def store_url_from(option: str | None) -> str:
     return option or os.environ.get(ENV_VAR) or DEFAULT_URL
 
 
-def open_ledger(url: str, *, must_exist: bool = False) -> RelationshipLedger:
-    """Open (and on first use create) the ledger at `url`.
-
-    `must_exist` is for read-only commands: asking a missing SQLite file a question
-    should say so, not silently create an empty ledger.
+def open_ledger(url: str, *, create: bool = False) -> RelationshipLedger:
+    """Open the ledger at `url`; only `create` (what `relledger migrate` does) creates the
+    database file and the tables, every other open leaves the store as it found it.
     """
     store = parse_store_url(url)
     if store.sqlite_path is not None:
-        _check_sqlite_file(store, must_exist)
+        _check_sqlite_file(store, create)
+    settings = {**store.settings, "CREATE_TABLE": "y" if create else "n"}
     try:
-        return retry_creation_race(lambda: RelationshipLedger(env=store.settings))
+        return retry_creation_race(lambda: RelationshipLedger(env=settings))
     except _UNREACHABLE as error:
         raise StoreUnreachable(f"cannot reach the store {store.display}: {error}") from None
     except (PersistenceError, psycopg.Error, sqlite3.Error) as error:
@@ -196,16 +195,16 @@ def _lost_creation_race(error: BaseException) -> bool:
     return isinstance(error, conflict) or any(m in str(error) for m in _RACE_MESSAGES)
 
 
-def _check_sqlite_file(store: StoreURL, must_exist: bool) -> None:
+def _check_sqlite_file(store: StoreURL, create: bool) -> None:
     path = store.sqlite_path
     assert path is not None
     if path.is_dir():
         raise StoreUnavailable(f"{store.display}: {path} is a directory, not a database file")
     if not path.exists():
-        if must_exist:
+        if not create:
             raise StoreUnavailable(
-                f"no ledger at {path} (record something first: relledger ingest FILE, "
-                "or relledger demo)"
+                f"no relledger store at {path}: create one with relledger migrate "
+                "(or try relledger demo)"
             )
         if not path.parent.exists():
             raise StoreUnavailable(f"{store.display}: directory {path.parent} does not exist")

@@ -18,6 +18,7 @@ import pytest
 from servers import unavailable
 
 from domain.ledger import RelationshipLedger
+from service.schema import migrate
 from service.store import open_ledger
 
 PG_URL = os.environ.get("RELLEDGER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
@@ -51,8 +52,8 @@ def _fresh_postgres_schema() -> Iterator[str]:
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, empty store URL on each backend."""
+def empty_store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database on each backend, never migrated."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path}/ledger.db"
         return
@@ -61,9 +62,17 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture
+def store_url(empty_store_url: str) -> str:
+    """A fresh relledger store on each backend, as `relledger migrate` leaves it."""
+    migrate(empty_store_url)
+    return empty_store_url
+
+
+@pytest.fixture
 def postgres_url() -> Iterator[str]:
-    """A fresh, empty PostgreSQL store URL, for what only a server can show (outages)."""
+    """A fresh PostgreSQL relledger store, for what only a server can show (outages)."""
     with _fresh_postgres_schema() as url:
+        migrate(url)
         yield url
 
 

@@ -27,6 +27,7 @@ from consumers.kafka_positions import tracking_name
 from consumers.publish import publish_lines
 from domain.ledger import RelationshipLedger, StoredInteraction
 from relledger.simulate import SIMULATED_HISTORY, simulate
+from service.schema import migrate
 from service.store import open_ledger
 
 ROOT = Path(__file__).parents[1]
@@ -79,7 +80,7 @@ def expected_from_file(
 ) -> tuple[Snapshot, dict[bytes, tuple[str, str]]]:
     """What ingesting `lines` as a JSONL file stores, and each rejected line's
     `(code, reason)`."""
-    ledger = open_ledger(f"sqlite:///{tmp_path}/expected.db")
+    ledger = open_ledger(f"sqlite:///{tmp_path}/expected.db", create=True)
     rejected: dict[bytes, tuple[str, str]] = {}
 
     def note(rejection: LineRejection) -> None:
@@ -227,8 +228,8 @@ def wait_until(condition: Any, what: str, timeout_s: float = 30.0) -> None:
 
 
 def prepare_store(store_url: str) -> None:
-    """Create the schema before several processes open the store at once."""
-    open_ledger(store_url).close()
+    """`relledger migrate`, as a deployment does before its consumers start."""
+    migrate(store_url)
 
 
 def expected_counts(expected: Snapshot, lines: list[bytes]) -> tuple[int, int]:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
+import psycopg
 import pytest
 from conformance import DATA, EXPECTED, FAR_SKEW, RECORDED_AT, ingest_file
 from typer.testing import CliRunner
@@ -163,7 +165,7 @@ def test_unreadable_store_is_a_message_not_a_traceback(tmp_path: Path) -> None:
     assert result.exit_code == 3
     assert "not an SQLite database" in result.stderr
     missing = runner.invoke(app, ["--db", f"sqlite:///{tmp_path}/none.db", "show", "x"])
-    assert missing.exit_code == 3 and "no ledger at" in missing.stderr
+    assert missing.exit_code == 3 and "no relledger store at" in missing.stderr
     refused = runner.invoke(app, ["--db", "postgresql://nobody@127.0.0.1:1/none", "show", "x"])
     assert refused.exit_code == 3 and "cannot reach the store" in refused.stderr
     assert not isinstance(refused.exception, Exception) or isinstance(refused.exception, SystemExit)
@@ -237,8 +239,9 @@ def test_read_model_commands(loaded) -> None:
 
 def test_show_says_when_read_models_lag_and_project_catches_up(cli, store_url: str) -> None:
     ingest_file(open_ledger(store_url))  # recorded without projecting
-    missing = cli("show", "acme/steady")
-    assert missing.exit_code == 3 and "relledger project" in missing.stderr
+    missing = cli("show", "acme/steady")  # migrated, never projected: unknown, and why
+    assert missing.exit_code == 2 and "1270 events behind the log" in missing.stderr
+    assert "(run relledger project)" in missing.stderr
     assert cli("project").exit_code == 0
     more = (
         '{"event_id":"x1","source":"crm","relationship_id":"acme/steady","occurred_at":'
@@ -255,12 +258,59 @@ def test_show_says_when_read_models_lag_and_project_catches_up(cli, store_url: s
     )
 
 
-def test_rebuild_on_a_store_never_projected_builds_once(cli, store_url: str) -> None:
+def test_rebuild_on_a_store_never_projected(cli, store_url: str) -> None:
     ingest_file(open_ledger(store_url))  # recorded without projecting
     result = cli("projections", "rebuild")
     assert result.exit_code == 0, result.output
-    assert "no read models to compare with; generation 1 is live" in result.stdout
+    assert "0 difference(s) from generation 1 (policy v1); generation 2 is live" in (result.stdout)
     assert (
         json.loads(cli("show", "acme/steady", "--json").stdout)["trust"]
         == (EXPECTED["acme/steady"]["trust"])
     )
+
+
+def _tables(url: str) -> list[str]:
+    """The tables in a test store, read with the database's own catalogue."""
+    if url.startswith("sqlite"):
+        path = Path(url.removeprefix("sqlite:///"))
+        if not path.exists():
+            return []
+        with sqlite3.connect(path) as conn:
+            rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+        return sorted(name for (name,) in rows)
+    schema = url.split("schema=")[1]
+    with psycopg.connect(url.split("?")[0], autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = %s", (schema,)
+        ).fetchall()
+    return sorted(name for (name,) in rows)
+
+
+def test_commands_refuse_a_store_never_migrated_and_create_nothing(empty_store_url: str) -> None:
+    story = (DATA / "events.jsonl").read_text().splitlines()[0] + "\n"
+    for args, stdin in ((["show", "acme/steady"], None), (["ingest", "-"], story)):
+        result = runner.invoke(app, ["--db", empty_store_url, *args], input=stdin)
+        assert result.exit_code == 3, result.output
+        assert result.stderr.startswith("error: ")
+        assert "relledger migrate" in result.stderr
+        assert _tables(empty_store_url) == []
+
+    first = runner.invoke(app, ["--db", empty_store_url, "migrate"])
+    assert first.exit_code == 0 and "migrated from a new store to schema version 1" in first.stdout
+    again = runner.invoke(app, ["--db", empty_store_url, "migrate"])
+    assert again.exit_code == 0 and "already at schema version 1" in again.stdout
+    assert "relledger_schema" in _tables(empty_store_url)
+    recorded = runner.invoke(app, ["--db", empty_store_url, "ingest", *FAR_SKEW, "-"], input=story)
+    assert recorded.exit_code == 0 and "recorded 1 " in recorded.stdout
+
+
+def test_a_database_of_something_else_is_not_taken_for_a_store(tmp_path: Path) -> None:
+    other = tmp_path / "other.db"
+    with sqlite3.connect(other) as conn:
+        conn.execute("CREATE TABLE invoices (id INTEGER PRIMARY KEY)")
+    result = runner.invoke(app, ["--db", f"sqlite:///{other}", "list"])
+    assert result.exit_code == 3
+    assert "is not a relledger store (or was never migrated): run relledger migrate" in (
+        result.stderr
+    )
+    assert _tables(f"sqlite:///{other}") == ["invoices"]

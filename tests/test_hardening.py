@@ -20,6 +20,7 @@ import pytest
 from conformance import DATA, EXPECTED, STORY_EVENTS, ingest_command
 from tcp_proxy import TcpProxy
 
+from service.schema import migrate
 from service.store import open_ledger
 
 
@@ -162,6 +163,7 @@ def test_a_huge_line_and_a_flood_of_bad_ones_cost_no_more_memory(tmp_path: Path)
         "    print(f'peak {peak:.0f} MiB', file=sys.stderr)\n"
         "    raise\n"
     )
+    migrate(f"sqlite:///{tmp_path}/ledger.db")
     result = subprocess.run(
         [sys.executable, "-c", script, f"sqlite:///{tmp_path}/ledger.db", str(path)],
         capture_output=True,
@@ -193,6 +195,7 @@ def test_an_unexpected_error_exits_4_with_one_line(tmp_path: Path) -> None:
         "sys.argv = ['relledger', *sys.argv[1:]]\n"
         "cli.main()\n"
     )
+    migrate(f"sqlite:///{tmp_path}/l.db")
     relledger(f"sqlite:///{tmp_path}/l.db", "ingest", "-", stdin=line().encode())
     args = [sys.executable, "-c", script, "--db", f"sqlite:///{tmp_path}/l.db"]
     plain = subprocess.run([*args, "verify"], capture_output=True, text=True, timeout=60)
@@ -208,6 +211,7 @@ def test_an_unexpected_error_exits_4_with_one_line(tmp_path: Path) -> None:
 
 def test_a_new_sqlite_store_is_readable_by_its_owner_only(tmp_path: Path) -> None:
     store = tmp_path / "private.db"
+    assert relledger(f"sqlite:///{store}", "migrate").returncode == 0
     assert relledger(f"sqlite:///{store}", "ingest", "-", stdin=line().encode()).returncode == 0
     for path in tmp_path.glob("private.db*"):
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path

@@ -29,6 +29,7 @@ from projections.audit import verify_ledger
 from projections.projector import Projector
 from projections.view import open_view
 from service.policies import load_policy
+from service.schema import migrate
 from service.store import open_ledger
 
 STORIES = (DATA / "events.jsonl").read_text().splitlines()[:80]
@@ -98,7 +99,9 @@ def test_mutated_stories_are_each_recorded_or_refused_with_one_line(
 ) -> None:
     original, lines = stream
     with tempfile.TemporaryDirectory() as scratch:
-        ledger = open_ledger(f"sqlite:///{Path(scratch) / 'fuzz.db'}")
+        url = f"sqlite:///{Path(scratch) / 'fuzz.db'}"
+        migrate(url)
+        ledger = open_ledger(url)
         refused: dict[int, str] = {}
 
         def note(rejection: LineRejection) -> None:

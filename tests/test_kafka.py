@@ -210,7 +210,7 @@ def test_two_members_split_partitions_and_record_each_event_once(
 
 
 @pytest.mark.parametrize(
-    "store_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+    "empty_store_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
 )
 def test_rebalance_mid_stream_loses_nothing(
     kafka_bootstrap: str, store_url: str, tmp_path: Path, workers: list[Worker]

@@ -173,7 +173,7 @@ def test_unforeseen_errors_validating_or_deciding_dead_letter_one_message(
     ends = publish_lines(
         kafka_bootstrap, topic, [*good[:40], in_validation, in_decision, *good[40:]]
     ).partitions
-    ledger = open_ledger(f"sqlite:///{tmp_path}/ledger.db")
+    ledger = open_ledger(f"sqlite:///{tmp_path}/ledger.db", create=True)
     consumer = LedgerConsumer(ledger, consumer_config(kafka_bootstrap, topic))
     try:
         deadline = time.monotonic() + 30

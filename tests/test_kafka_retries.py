@@ -61,7 +61,7 @@ STORE_ATTEMPT_S = 10 * (POOL_WAIT_S + 0.2)
 waiting for a pooled connection, 0.2 s apart."""
 
 postgres_only = pytest.mark.parametrize(
-    "store_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+    "empty_store_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
 )
 
 
@@ -144,7 +144,7 @@ def test_dead_letter_topic_outage_is_retried_and_loses_nothing(
         running_tansu(binary, port=port, advertised=f"127.0.0.1:{proxy.port}") as dlq_broker,
     ):
         dead_letter_topic = create_topic(dlq_broker, 1)
-        ledger = open_ledger(f"sqlite:///{tmp_path}/ledger.db")
+        ledger = open_ledger(f"sqlite:///{tmp_path}/ledger.db", create=True)
         config = consumer_config(
             kafka_bootstrap,
             topic,

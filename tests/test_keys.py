@@ -290,4 +290,4 @@ def test_cli_errors_are_one_line_with_exit_codes(
 
     missing = runner.invoke(app, ["--db", f"sqlite:///{tmp_path}/none.db", "keys", "list"])
     assert missing.exit_code == 3
-    assert missing.stderr.startswith("error: no ledger at")
+    assert missing.stderr.startswith("error: no relledger store at")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -215,16 +216,22 @@ def test_a_consumer_position_commits_with_its_events(store_url: str) -> None:
     assert [s.record["event_id"] for s in open_ledger(store_url).history("acme/bistro")] == ["e1"]
 
 
-def test_processes_starting_together_on_a_new_store_all_work(store_url: str) -> None:
-    """Replicas start at once: their table creation races, none of them may fail."""
-    events = DATA / "events.jsonl"
-    command = ingest_command(store_url, str(events))
-    processes = [
-        subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        for _ in range(4)
-    ]
-    results = [process.communicate(timeout=120) for process in processes]
-    for process, (_, err) in zip(processes, results, strict=True):
-        assert process.returncode == 0, err
+def test_processes_starting_together_on_a_new_store_all_work(empty_store_url: str) -> None:
+    """Replicas of a deployment start at once, each migrating first: their table creation
+    races, none of them may fail; then they all ingest the same stories."""
+
+    def together(command: list[str]) -> list[tuple[str, str]]:
+        processes = [
+            subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for _ in range(4)
+        ]
+        results = [process.communicate(timeout=120) for process in processes]
+        for process, (_, err) in zip(processes, results, strict=True):
+            assert process.returncode == 0, err
+        return results
+
+    migrating = [sys.executable, "-m", "relledger", "--db", empty_store_url, "migrate"]
+    together(migrating)
+    results = together(ingest_command(empty_store_url, str(DATA / "events.jsonl")))
     recorded = sum(int(out.split()[1]) for out, _ in results)
     assert recorded == sum(story["events"] for story in EXPECTED.values())  # once in all

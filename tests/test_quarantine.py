@@ -30,6 +30,7 @@ from projections.view import RelationshipView, open_view
 from projections.views import phase_change_view, standing_view, trust_change_view
 from relledger.cli import app
 from service.policies import load_policy
+from service.schema import migrate
 from service.store import open_ledger
 
 RECEIVED = datetime(2030, 1, 1, tzinfo=UTC)
@@ -257,7 +258,7 @@ def test_the_cli_projects_past_a_poison_event_and_says_so(store_url: str) -> Non
     )
 
 
-def test_an_older_store_gains_the_quarantine_table_when_opened(
+def test_an_older_store_gains_the_quarantine_table_when_migrated(
     ledger: RelationshipLedger, store_url: str
 ) -> None:
     view, _ = _project(ledger, page_size=10)
@@ -265,6 +266,7 @@ def test_an_older_store_gains_the_quarantine_table_when_opened(
     with view.transaction() as cursor:  # as a version without quarantine left it
         cursor.execute(f"DROP VIEW {view.dialect.name('quarantined_relationships')}")
         cursor.execute(f"DROP TABLE {live.table('quarantine')}")
+    migrate(store_url)
     again = open_ledger(store_url)
     reopened = open_view(again)
     _record_with_poison(again, [_interaction("ancient", "ancient-1", 1, occurred_at=YEAR_ONE)])

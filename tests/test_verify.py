@@ -11,12 +11,14 @@ from typer.testing import CliRunner
 
 from projections.audit import verify_ledger
 from relledger.cli import app
+from service.schema import migrate
 from service.store import open_ledger
 
 runner = CliRunner()
 
 
 def _ingested(store_url: str):
+    migrate(store_url)
     ledger = open_ledger(store_url)
     ingest_file(ledger)
     return ledger

@@ -1,0 +1,216 @@
+"""The service layer: what relledger does with a store, said once for every face.
+
+The CLI (`relledger/`) and the HTTP API both call this and nothing below it: open a
+migrated store, record interactions and bring the read models up to date, answer
+from the read models (noting lag and quarantine), replay and verify from the events,
+rebuild. The faces only parse their input and render these answers, whose JSON
+shapes (`projections/views.py`) are therefore the same over both. Errors are the
+families of `domain.errors`, which each face maps once (exit codes, HTTP statuses).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from consumers.jsonl import IngestReport, LineRejection, OversizedLine, ingest_lines
+from domain.contract import DEFAULT_LIMITS, IntakeLimits, Interaction
+from domain.ledger import Outcome, RelationshipLedger, UnknownRelationship
+from projections import queries
+from projections.audit import VerifyReport, verify_ledger
+from projections.projector import CatchUp, Projector
+from projections.rebuild import RebuildReport, rebuild
+from projections.replay import replay_relationship
+from projections.view import RelationshipView, open_view
+from projections.views import standing_view
+from service.keys import KeyRing
+from service.policies import load_policy
+from service.schema import require_migrated
+from service.store import open_ledger, parse_store_url
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class Notes:
+    """What a reader should know about an answer from the read models."""
+
+    lag: int
+    quarantined: int
+
+    def lines(self) -> list[str]:
+        said = []
+        if self.lag:
+            said.append(
+                f"the read models are {self.lag} events behind the log (run relledger project)"
+            )
+        if self.quarantined:
+            said.append(
+                f"{self.quarantined} relationship(s) quarantined, their figures stopped before "
+                "an event that failed (see relledger projections status)"
+            )
+        return said
+
+
+class LedgerService:
+    """One opened, migrated store: the ledger, its read models and their projector."""
+
+    def __init__(self, ledger: RelationshipLedger) -> None:
+        self.ledger = ledger
+        self.view: RelationshipView = open_view(ledger)
+        self._projector: Projector | None = None
+
+    @classmethod
+    def open(cls, url: str) -> LedgerService:
+        """Open the store at `url`; refuse one `relledger migrate` did not prepare
+        (creating nothing in it)."""
+        ledger = open_ledger(url)
+        try:
+            require_migrated(ledger, parse_store_url(url))
+        except BaseException:
+            ledger.close()
+            raise
+        return cls(ledger)
+
+    def close(self) -> None:
+        self.ledger.close()
+
+    @property
+    def keys(self) -> KeyRing:
+        """The API keys kept in this store."""
+        return KeyRing(self.ledger)
+
+    # -- recording --------------------------------------------------------------------
+
+    def record(self, items: Sequence[Interaction]) -> list[Outcome]:
+        """Record one batch in one transaction (outcomes in order; see `record_batch`)."""
+        return self.ledger.record_batch(items)
+
+    def ingest(
+        self,
+        lines: Iterable[bytes | OversizedLine],
+        *,
+        batch_size: int,
+        limits: IntakeLimits = DEFAULT_LIMITS,
+        record: Callable[[Sequence[Interaction]], list[Outcome]] | None = None,
+        on_rejection: Callable[[LineRejection], None] | None = None,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> IngestReport:
+        """Record every valid line of a JSONL stream (the read models are not touched:
+        call `catch_up` after)."""
+        return ingest_lines(
+            self.ledger,
+            lines,
+            batch_size=batch_size,
+            limits=limits,
+            record=record or self.record,
+            on_rejection=on_rejection,
+            on_progress=on_progress,
+        )
+
+    # -- the read models ----------------------------------------------------------------
+
+    @property
+    def projector(self) -> Projector:
+        if self._projector is None:
+            self._projector = Projector(self.ledger, self.view)
+        return self._projector
+
+    def catch_up(
+        self, stop: threading.Event | None = None, on_progress: Progress | None = None
+    ) -> CatchUp:
+        """Bring the read models up to the log's head."""
+        self.view.ensure_live(load_policy())
+        return self.projector.catch_up(on_progress=on_progress, stop=stop)
+
+    def follow(
+        self,
+        stop: threading.Event,
+        interval: float,
+        on_caught_up: Callable[[CatchUp], None] | None = None,
+    ) -> None:
+        """Keep the read models current until `stop` is set (outages are waited out)."""
+        self.projector.follow(stop, interval, on_caught_up=on_caught_up)
+
+    def notes(self) -> Notes:
+        found = queries.status(self.view, self.ledger, limit=0)
+        return Notes(found.lag, found.quarantined)
+
+    def status(self, limit: int = 100) -> queries.Status:
+        return queries.status(self.view, self.ledger, limit=limit)
+
+    def rebuild(
+        self, policy_file: Path | None, *, check: bool, on_progress: Progress | None = None
+    ) -> RebuildReport:
+        """Fresh read models from the whole log, compared with the live ones and (unless
+        `check`) swapped in; `policy_file` applies another policy."""
+        chosen = None if policy_file is None else load_policy(policy_file)
+        return rebuild(self.ledger, self.view, chosen, check=check, on_progress=on_progress)
+
+    # -- questions answered from the read models -------------------------------------------
+
+    def standing(self, relationship_id: str) -> dict[str, Any]:
+        """Where it stands (the `show --json` shape), quarantine included; NotFound if
+        the read models do not know it."""
+        found = queries.standing(self.view, relationship_id)
+        if found is None:
+            raise UnknownRelationship(relationship_id)
+        return found
+
+    def trust_history(self, relationship_id: str) -> list[dict[str, Any]]:
+        self.standing(relationship_id)
+        return queries.trust_history(self.view, relationship_id)
+
+    def phase_history(self, relationship_id: str) -> list[dict[str, Any]]:
+        self.standing(relationship_id)
+        return queries.phase_history(self.view, relationship_id)
+
+    def relationships(
+        self,
+        filters: queries.Filters,
+        *,
+        sort: queries.SortKey,
+        descending: bool,
+        limit: int,
+        offset: int,
+    ) -> queries.Listing:
+        return queries.list_relationships(
+            self.view, filters, sort=sort, descending=descending, limit=limit, offset=offset
+        )
+
+    def at_risk(
+        self, since: datetime | None, until: datetime | None, limit: int
+    ) -> list[dict[str, Any]]:
+        return queries.trust_drops(self.view, since, until, limit=limit)
+
+    def stats(self, outliers: int) -> dict[str, Any]:
+        return {
+            "distribution": queries.distribution(self.view),
+            "fairness_outliers": queries.fairness_outliers(self.view, limit=outliers),
+        }
+
+    # -- the audit, from the events alone ---------------------------------------------------
+
+    def replay(
+        self,
+        relationship_id: str,
+        *,
+        as_of: datetime | None = None,
+        version: int | None = None,
+        policy_file: Path | None = None,
+    ) -> dict[str, Any]:
+        """The relationship recomputed from its stored events (the `show --json` shape)."""
+        policy = load_policy(policy_file)
+        found = replay_relationship(self.ledger, relationship_id, policy, as_of=as_of, upto=version)
+        return standing_view(relationship_id, found.standing)
+
+    def verify(self, relationship_id: str | None = None) -> VerifyReport:
+        """Every hash chain recomputed (or one relationship's: NotFound if unknown)."""
+        report = verify_ledger(self.ledger, relationship_id)
+        if relationship_id is not None and report.relationships == 0:
+            raise UnknownRelationship(relationship_id)
+        return report

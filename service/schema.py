@@ -1,0 +1,117 @@
+"""`relledger migrate`: the one step that creates (or upgrades) a store's tables.
+
+Every other command opens a store without creating anything in it, and refuses one
+that was never migrated, or that is not a relledger store at all: pointing a query at
+the wrong database must not litter it with tables. A store is a relledger store once
+its marker row says so (`relledger_schema`, name `relledger`, with the schema version
+migrate left it at); stores written before the marker existed are upgraded by
+running `migrate` once.
+
+Several `migrate` runs at once (replicas of a deployment starting together) are safe:
+each creation step retries a lost race (`store.retry_creation_race`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from domain.errors import Unavailable
+from domain.ledger import RelationshipLedger
+from projections.tables import Dialect
+from projections.view import RelationshipView, open_view
+from service.keys import KeyRing
+from service.policies import load_policy
+from service.store import StoreURL, open_ledger, parse_store_url, retry_creation_race
+
+SCHEMA_VERSION = 1
+"""Bumped whenever `migrate` learns a new step; stores at an older version are refused
+until migrated."""
+MARKER_TABLE = "relledger_schema"
+
+
+class NotMigrated(Unavailable):
+    """The store is empty, belongs to something else, or predates this version."""
+
+
+@dataclass(frozen=True)
+class Migration:
+    store: str
+    before: int | None
+    after: int
+
+    def summary(self) -> str:
+        if self.before == self.after:
+            return f"{self.store}: already at schema version {self.after}"
+        was = "a new store" if self.before is None else f"schema version {self.before}"
+        return f"{self.store}: migrated from {was} to schema version {self.after}"
+
+
+def migrate(url: str) -> Migration:
+    """Create every table relledger needs (the library's, the read models', the keys'),
+    then record the schema version. Idempotent."""
+    store = parse_store_url(url)
+    ledger = open_ledger(url, create=True)
+    try:
+        view = retry_creation_race(lambda: open_view(ledger))
+        view.ensure_live(load_policy())
+        retry_creation_race(lambda: KeyRing(ledger).create_table())
+        before = _version(view)
+        retry_creation_race(lambda: _mark(view))
+    finally:
+        ledger.close()
+    return Migration(store.display, before, SCHEMA_VERSION)
+
+
+def require_migrated(ledger: RelationshipLedger, store: StoreURL) -> None:
+    """Refuse a store `migrate` did not prepare, before anything reads or writes it."""
+    view = open_view(ledger)
+    found = _version(view)
+    if found == SCHEMA_VERSION:
+        return
+    if found is None:
+        raise NotMigrated(
+            f"{store.display} is not a relledger store (or was never migrated): "
+            "run relledger migrate first"
+        )
+    raise NotMigrated(
+        f"{store.display} is at schema version {found}, this relledger needs "
+        f"{SCHEMA_VERSION}: run relledger migrate"
+    )
+
+
+def _version(view: RelationshipView) -> int | None:
+    dialect = view.dialect
+    with view.datastore.transaction(commit=False) as cursor:
+        if not _marker_exists(cursor, dialect):
+            return None
+        cursor.execute(
+            dialect.sql(f"SELECT version FROM {dialect.name(MARKER_TABLE)} WHERE name = ?"),
+            ("relledger",),
+        )
+        row: Any = cursor.fetchone()
+    return None if row is None else int(row["version"])
+
+
+def _marker_exists(cursor: Any, dialect: Dialect) -> bool:
+    if dialect.is_postgres:
+        cursor.execute("SELECT to_regclass(%s) IS NOT NULL AS found", (dialect.name(MARKER_TABLE),))
+        return bool(cursor.fetchone()["found"])
+    cursor.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (MARKER_TABLE,))
+    return cursor.fetchone() is not None
+
+
+def _mark(view: RelationshipView) -> None:
+    dialect = view.dialect
+    table = dialect.name(MARKER_TABLE)
+    with view.transaction() as cursor:
+        cursor.execute(
+            f"CREATE TABLE IF NOT EXISTS {table} (name TEXT PRIMARY KEY, version INTEGER NOT NULL)"
+        )
+        cursor.execute(
+            dialect.sql(
+                f"INSERT INTO {table} (name, version) VALUES (?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET version = excluded.version"
+            ),
+            ("relledger", SCHEMA_VERSION),
+        )
