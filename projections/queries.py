@@ -82,6 +82,21 @@ def standing(view: RelationshipView, relationship_id: str) -> dict[str, Any] | N
     return found
 
 
+def changes_after(
+    view: RelationshipView, position: int, *, limit: int = 500
+) -> list[tuple[int, dict[str, Any]]]:
+    """Standings the projector changed after log `position`, in the order it applied
+    them: (position of the last event applied, standing). A relationship changed several
+    times since appears once, as it stands now, at its latest position, so a reader that
+    resumes after the last position it saw misses no relationship's change."""
+    rows = view.query(
+        f"SELECT * FROM {_name(view, 'relationship_summary')} WHERE position > ? "
+        f"ORDER BY position LIMIT {int(limit)}",
+        [position],
+    )
+    return [(int(row["position"]), standing_from_row(row)) for row in rows]
+
+
 def quarantined(view: RelationshipView, relationship_id: str) -> Quarantined | None:
     """The quarantine record of one relationship, if it is quarantined."""
     rows = view.query(

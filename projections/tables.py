@@ -160,6 +160,9 @@ class Generation:
             f"CREATE INDEX IF NOT EXISTS {_index(d, f'summary_g{g}_phase')} ON {summary} "
             "(phase, relationship_id)",
             f"CREATE INDEX IF NOT EXISTS {_index(d, f'trust_g{g}_when')} ON {trust} (occurred_us)",
+            # the change feed reads summaries in the order the projector applied them
+            f"CREATE INDEX IF NOT EXISTS {_index(d, f'summary_g{g}_position')} ON {summary} "
+            "(position)",
         ]
 
     def drop(self) -> list[str]:

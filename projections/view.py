@@ -135,6 +135,13 @@ class RelationshipView(TrackingRecorder):
             self.execute_all(cursor, [*current.create(), *current.point_views()])
         return live
 
+    def upgrade_live(self) -> None:
+        """Give the live generation whatever tables and indexes this version declares
+        that an older one did not (every statement is idempotent): `relledger migrate`."""
+        with self.transaction() as cursor:
+            current = self.generation(self.claim(cursor).generation)
+            self.execute_all(cursor, [*current.create(), *current.point_views()])
+
     def claim(self, cursor: Any) -> Live:
         """Lock the projection for this transaction and say what is live."""
         meta = self.dialect.name(META_TABLE)

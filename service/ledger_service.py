@@ -187,6 +187,10 @@ class LedgerService:
     ) -> list[dict[str, Any]]:
         return queries.trust_drops(self.view, since, until, limit=limit)
 
+    def changes_after(self, position: int, limit: int = 500) -> list[tuple[int, dict[str, Any]]]:
+        """Standings changed after log `position`, oldest first: the change feed."""
+        return queries.changes_after(self.view, position, limit=limit)
+
     def stats(self, outliers: int) -> dict[str, Any]:
         return {
             "distribution": queries.distribution(self.view),

@@ -55,6 +55,7 @@ def migrate(url: str) -> Migration:
     try:
         view = retry_creation_race(lambda: open_view(ledger))
         view.ensure_live(load_policy())
+        retry_creation_race(view.upgrade_live)
         retry_creation_race(lambda: KeyRing(ledger).create_table())
         before = _version(view)
         retry_creation_race(lambda: _mark(view))
