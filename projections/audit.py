@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 from uuid import UUID
 
 from domain.chain import ChainBreak, ChainCursor
@@ -20,6 +21,19 @@ class VerifyReport:
     @property
     def intact(self) -> bool:
         return not self.breaks
+
+    def view(self) -> dict[str, Any]:
+        """The JSON shape of `verify --json` (and of the HTTP API's verify routes)."""
+        return {
+            "intact": self.intact,
+            "relationships": self.relationships,
+            "records": self.records,
+            "breaks": [
+                {"relationship_id": b.relationship_id, "version": b.version, "problem": b.problem}
+                for b in self.breaks
+            ],
+            "heads": self.heads,
+        }
 
 
 def verify_ledger(ledger: RelationshipLedger, relationship_id: str | None = None) -> VerifyReport:

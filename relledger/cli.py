@@ -26,7 +26,7 @@ from consumers.jsonl import (
 from domain.contract import DEFAULT_LIMITS, IntakeLimits, Interaction
 from domain.ledger import Outcome
 from projections.audit import VerifyReport
-from relledger import cli_kafka, cli_keys, cli_read, render
+from relledger import cli_kafka, cli_keys, cli_read, cli_serve, render
 from relledger.app import (
     EXIT_REJECTED,
     EXIT_UNKNOWN,
@@ -199,22 +199,7 @@ def verify(
     """Recompute every hash chain from the stored records; exit 1 if anything was tampered with."""
     report: VerifyReport = run(lambda: ctx.obj.service().verify(relationship_id))
     if json:
-        render.print_json(
-            {
-                "intact": report.intact,
-                "relationships": report.relationships,
-                "records": report.records,
-                "breaks": [
-                    {
-                        "relationship_id": b.relationship_id,
-                        "version": b.version,
-                        "problem": b.problem,
-                    }
-                    for b in report.breaks
-                ],
-                "heads": report.heads,
-            }
-        )
+        render.print_json(report.view())
     else:
         for found in report.breaks:
             render.err.print(f"[red]BROKEN[/] {found}", markup=True)
@@ -256,4 +241,4 @@ def main() -> None:
     run_command()
 
 
-__all__ = ["app", "cli_kafka", "cli_keys", "cli_read", "main"]
+__all__ = ["app", "cli_kafka", "cli_keys", "cli_read", "cli_serve", "main"]

@@ -1,7 +1,8 @@
 """The style rules are checked, not hoped for: ruff everywhere, mypy --strict on the code,
 and the architecture's import rules (domain/ imports no other package of ours;
 projections/ and consumers/ never import each other; service/ is below the faces, the
-CLI in relledger/ and the HTTP app, and never imports them)."""
+CLI in relledger/ and the HTTP API in api/, and never imports them; api/ never imports
+the CLI)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).parents[1]
-PACKAGES = ("domain", "projections", "consumers", "service", "relledger")
+PACKAGES = ("domain", "projections", "consumers", "service", "relledger", "api")
 
 
 def _run(*command: str) -> subprocess.CompletedProcess[str]:
@@ -44,10 +45,11 @@ def _imports(package: str) -> set[str]:
 @pytest.mark.parametrize(
     ("package", "forbidden"),
     [
-        ("domain", {"projections", "consumers", "service", "relledger"}),
-        ("projections", {"consumers", "service", "relledger"}),
-        ("consumers", {"projections", "service", "relledger"}),
-        ("service", {"relledger"}),
+        ("domain", {"projections", "consumers", "service", "relledger", "api"}),
+        ("projections", {"consumers", "service", "relledger", "api"}),
+        ("consumers", {"projections", "service", "relledger", "api"}),
+        ("service", {"relledger", "api"}),
+        ("api", {"relledger"}),
     ],
 )
 def test_dependencies_point_inward(package: str, forbidden: set[str]) -> None:

@@ -1,0 +1,48 @@
+"""Routes that audit from the stored events themselves (role `auditor`).
+
+`replay` uses the live policy: the store keeps no other policy by name, and the
+server reads no policy files on a client's behalf. A verify answer is 200 whether or
+not the chains are intact: `intact` and `breaks` are the finding.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import AwareDatetime
+
+from api.auth import require
+from api.paths import relationship_id
+from api.shared import Shared, shared
+from service.keys import Role
+
+Store = Annotated[Shared, Depends(shared)]
+RelId = Annotated[str, Depends(relationship_id)]
+
+router = APIRouter(tags=["audit"], dependencies=[Depends(require(Role.AUDITOR))])
+
+
+@router.get("/v1/relationships/{relationship_id}/replay")
+def replay(
+    store: Store,
+    rel: RelId,
+    as_of: Annotated[
+        AwareDatetime | None, Query(description="Only events that occurred at or before.")
+    ] = None,
+    version: Annotated[int | None, Query(ge=1, description="Only the first N records.")] = None,
+) -> dict[str, Any]:
+    """The relationship recomputed from its stored events (the standing's shape)."""
+    return store.service.replay(rel, as_of=as_of, version=version)
+
+
+@router.get("/v1/relationships/{relationship_id}/verify")
+def verify_one(store: Store, rel: RelId) -> dict[str, Any]:
+    """Its hash chain recomputed from the stored records (as `relledger verify --json`)."""
+    return store.service.verify(rel).view()
+
+
+@router.get("/v1/verify")
+def verify_all(store: Store) -> dict[str, Any]:
+    """Every hash chain recomputed from the stored records."""
+    return store.service.verify().view()
