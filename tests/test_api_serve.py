@@ -53,7 +53,7 @@ def test_sigterm_finishes_the_request_in_flight_and_exits_0(store_url: str, tmp_
 
 def _client(app: object, **options: bool) -> Any:
     with warnings.catch_warnings():  # starlette's notice about its httpx transport
-        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore")
         from fastapi.testclient import TestClient
     return TestClient(app, **options)  # type: ignore[arg-type]
 
