@@ -13,7 +13,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from fastapi import FastAPI
 
-from api import errors, routes_audit, routes_read, routes_record
+from api import changes, errors, metrics, routes_audit, routes_read, routes_record
 from api.paths import EncodedSlashes
 from api.render import JsonResponse
 from api.shared import Settings, Shared
@@ -47,6 +47,9 @@ def create_app(url: str, settings: Settings | None = None) -> FastAPI:
     for module in (routes_read.health, routes_record.router, routes_read.router):
         app.include_router(module)
     app.include_router(routes_audit.router)
+    app.include_router(changes.router)
+    app.include_router(metrics.router)
+    app.middleware("http")(metrics.time_requests)
     app.add_middleware(EncodedSlashes)
     return app
 

@@ -36,6 +36,18 @@ def replay(
     return store.service.replay(rel, as_of=as_of, version=version)
 
 
+@router.get("/v1/relationships/{relationship_id}/events")
+def events(
+    store: Store,
+    rel: RelId,
+    offset: Annotated[int, Query(ge=0, description="Skip this many first.")] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000, description="Page size.")] = 100,
+) -> dict[str, Any]:
+    """Its stored interactions in chain order, with version, chain hash and late flag;
+    `next` is the offset of the next page (null at the end)."""
+    return store.service.events(rel, offset=offset, limit=limit)
+
+
 @router.get("/v1/relationships/{relationship_id}/verify")
 def verify_one(store: Store, rel: RelId) -> dict[str, Any]:
     """Its hash chain recomputed from the stored records (as `relledger verify --json`)."""

@@ -150,3 +150,9 @@ def stats(store: Store, outliers: Annotated[int, Query(ge=0, le=1000)] = 5) -> J
 def status(store: Store, limit: Annotated[int, Query(ge=0, le=10_000)] = 100) -> JSON:
     """The live generation, its policy, its lag behind the log, the quarantined."""
     return store.service.status(limit).view()
+
+
+@router.get("/v1/policies")
+def policies(store: Store) -> list[JSON]:
+    """The scoring policies this store knows, with their rules: the live one."""
+    return store.service.policies()

@@ -27,9 +27,9 @@ from api.auth import require
 from api.errors import BodyTooLarge
 from api.render import json_response
 from api.shared import BATCH_SIZE, Shared, shared
-from consumers.jsonl import LineRejection
+from consumers.jsonl import IngestReport, LineRejection
 from domain.contract import parse_interaction
-from domain.errors import ContractViolation, InteractionRejected
+from domain.errors import ContractViolation, InteractionConflict, InteractionRejected
 from domain.relationship import Recorded
 from service.keys import Role
 
@@ -89,12 +89,19 @@ async def _bounded_body(request: Request, limit: int) -> bytes:
 
 def _single(store: Shared, body: bytes) -> Response:
     limits = store.settings.limits
-    item = parse_interaction(body, received_at=datetime.now(UTC), limits=limits)
-    outcome = store.record([item])[0]
-    if isinstance(outcome, InteractionRejected):
-        raise outcome
+    try:
+        item = parse_interaction(body, received_at=datetime.now(UTC), limits=limits)
+        outcome = store.record([item])[0]
+        if isinstance(outcome, InteractionRejected):
+            raise outcome
+    except InteractionRejected as refused:
+        conflict = isinstance(refused, InteractionConflict)
+        store.metrics.count(IngestReport(rejected=1, conflicts=int(conflict)))
+        raise
     if outcome is Recorded.DUPLICATE:
+        store.metrics.count(IngestReport(duplicates=1))
         return json_response({"outcome": outcome.value})
+    store.metrics.count(IngestReport(recorded=1, late=int(outcome is Recorded.LATE)))
     store.catch_up()
     return json_response({"outcome": outcome.value}, status_code=201)
 
@@ -108,6 +115,7 @@ def _batch(store: Shared, lines: list[bytes]) -> Response:
         record=store.record,
         on_rejection=refused.append,
     )
+    store.metrics.count(report)
     if report.recorded:
         store.catch_up()
     return json_response(

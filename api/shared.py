@@ -18,6 +18,7 @@ from typing import cast
 
 from fastapi import Request
 
+from api.instruments import Metrics
 from domain.contract import DEFAULT_LIMITS, IntakeLimits, Interaction
 from domain.ledger import Outcome
 from service.ledger_service import LedgerService
@@ -37,6 +38,7 @@ class Settings:
 class Shared:
     service: LedgerService
     settings: Settings
+    metrics: Metrics = field(default_factory=Metrics)
     writes: threading.Lock = field(default_factory=threading.Lock)
 
     def record(self, items: Sequence[Interaction]) -> list[Outcome]:

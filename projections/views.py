@@ -1,4 +1,5 @@
-"""The JSON shapes that `show`, `replay`, `trust-history` and `phase-history` promise.
+"""The JSON shapes that `show`, `replay`, `trust-history`, `phase-history` and the
+stored-events listing promise, over the CLI and HTTP alike.
 
 Trust and the fairness index are numbers rounded to 4 places; money is decimal text.
 """
@@ -11,6 +12,7 @@ from typing import Any
 
 from domain.fold.fairness import Fairness
 from domain.fold.records import PhaseChange, Standing, TrustChange
+from domain.ledger import StoredInteraction
 
 PLACES = 4
 
@@ -74,4 +76,17 @@ def phase_change_view(change: PhaseChange) -> dict[str, Any]:
         "from": None if change.from_phase is None else change.from_phase.value,
         "to": change.to_phase.value,
         "rule": change.rule,
+    }
+
+
+def stored_interaction_view(stored: StoredInteraction) -> dict[str, Any]:
+    """One recorded interaction as the store holds it: its version in the relationship's
+    chain, when it was recorded, whether it arrived late, its chain hash, and the
+    interaction exactly as it was recorded (canonical, money as decimal text)."""
+    return {
+        "version": stored.version,
+        "recorded_at": when(stored.recorded_at),
+        "late": stored.late,
+        "chain_hash": stored.chain_hash,
+        "interaction": stored.record,
     }

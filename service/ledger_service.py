@@ -26,7 +26,7 @@ from projections.projector import CatchUp, Projector
 from projections.rebuild import RebuildReport, rebuild
 from projections.replay import replay_relationship
 from projections.view import RelationshipView, open_view
-from projections.views import standing_view
+from projections.views import standing_view, stored_interaction_view
 from service.keys import KeyRing
 from service.policies import load_policy
 from service.schema import require_migrated
@@ -211,6 +211,24 @@ class LedgerService:
         policy = load_policy(policy_file)
         found = replay_relationship(self.ledger, relationship_id, policy, as_of=as_of, upto=version)
         return standing_view(relationship_id, found.standing)
+
+    def events(self, relationship_id: str, *, offset: int, limit: int) -> dict[str, Any]:
+        """A page of its stored interactions in chain order (`items`, `total`, `next`:
+        the offset of the next page, or None)."""
+        stored = self.ledger.history(relationship_id)
+        page = stored[offset : offset + limit]
+        after = offset + len(page)
+        return {
+            "items": [stored_interaction_view(one) for one in page],
+            "total": len(stored),
+            "next": after if after < len(stored) else None,
+        }
+
+    def policies(self) -> list[dict[str, Any]]:
+        """The policies this store knows: the one its live read models were built under
+        (every figure names its version)."""
+        live = self.view.require_live().policy()
+        return [{"version": live.version, "live": True, "rules": live.model_dump(mode="json")}]
 
     def verify(self, relationship_id: str | None = None) -> VerifyReport:
         """Every hash chain recomputed (or one relationship's: NotFound if unknown)."""

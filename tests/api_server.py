@@ -16,10 +16,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
+from service.keys import Role
+from service.ledger_service import LedgerService
+from service.schema import migrate
+
 STARTUP_S = 30.0
+LIMIT = 1024 * 1024
+"""The body limit the API tests serve with."""
 
 
 def free_port() -> int:
@@ -79,3 +86,41 @@ def running(store_url: str, log: Path, *options: str) -> Iterator[Server]:
         if server.process.poll() is None:
             server.process.kill()
             server.process.wait(10)
+
+
+@dataclass
+class Api:
+    server: Server
+    service: LedgerService
+    keys: dict[Role, str]
+    client: httpx.Client
+
+    def auth(self, role: Role) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.keys[role]}"}
+
+    def get(
+        self,
+        path: str,
+        role: Role = Role.READER,
+        headers: dict[str, str] | None = None,
+        **options: Any,
+    ) -> httpx.Response:
+        return self.client.get(path, headers={**self.auth(role), **(headers or {})}, **options)
+
+    def post(self, body: bytes, media: str = "application/json") -> httpx.Response:
+        headers = {**self.auth(Role.PRODUCER), "Content-Type": media}
+        return self.client.post("/v1/interactions", content=body, headers=headers)
+
+
+def serving_api(url: str, folder: Path) -> Iterator[Api]:
+    """A migrated store with a key per role, served by a real process."""
+    migrate(url)
+    service = LedgerService.open(url)
+    keys = {role: service.keys.create(role, f"test-{role.value}") for role in Role}
+    options = ["--max-future-skew", "3650", "--max-body-bytes", str(LIMIT)]
+    with (
+        running(url, folder / "serve.log", *options) as server,
+        httpx.Client(base_url=server.url, timeout=60) as client,
+    ):
+        yield Api(server, service, keys, client)
+    service.close()

@@ -10,47 +10,18 @@ import json
 import socket
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 import httpx
 import pytest
-from api_server import Server, running
+from api_server import LIMIT, Api, serving_api
 from conformance import DATA, EXPECTED, STORY_EVENTS
 from conftest import _fresh_postgres_schema
 
 from service.keys import Role
-from service.ledger_service import LedgerService
-from service.schema import migrate
 
-LIMIT = 1024 * 1024
 STEADY = "/v1/relationships/acme%2Fsteady"
-
-
-@dataclass
-class Api:
-    server: Server
-    service: LedgerService
-    keys: dict[Role, str]
-    client: httpx.Client
-
-    def auth(self, role: Role) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.keys[role]}"}
-
-    def get(
-        self,
-        path: str,
-        role: Role = Role.READER,
-        headers: dict[str, str] | None = None,
-        **options: Any,
-    ) -> httpx.Response:
-        return self.client.get(path, headers={**self.auth(role), **(headers or {})}, **options)
-
-    def post(self, body: bytes, media: str = "application/json") -> httpx.Response:
-        headers = {**self.auth(Role.PRODUCER), "Content-Type": media}
-        return self.client.post("/v1/interactions", content=body, headers=headers)
 
 
 @pytest.fixture(
@@ -59,23 +30,10 @@ class Api:
 def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     folder = tmp_path_factory.mktemp("api")
     if request.param == "sqlite":
-        yield from _serving(f"sqlite:///{folder}/ledger.db", folder)
+        yield from serving_api(f"sqlite:///{folder}/ledger.db", folder)
         return
     with _fresh_postgres_schema() as url:
-        yield from _serving(url, folder)
-
-
-def _serving(url: str, folder: Path) -> Iterator[Api]:
-    migrate(url)
-    service = LedgerService.open(url)
-    keys = {role: service.keys.create(role, f"test-{role.value}") for role in Role}
-    options = ["--max-future-skew", "3650", "--max-body-bytes", str(LIMIT)]
-    with (
-        running(url, folder / "serve.log", *options) as server,
-        httpx.Client(base_url=server.url, timeout=60) as client,
-    ):
-        yield Api(server, service, keys, client)
-    service.close()
+        yield from serving_api(url, folder)
 
 
 @pytest.fixture(scope="module")
@@ -137,6 +95,9 @@ ROUTES = [
     ("GET", "/v1/at-risk?since=2025-01-01T00:00:00Z", Role.READER),
     ("GET", "/v1/stats", Role.READER),
     ("GET", "/v1/projections/status", Role.READER),
+    ("GET", "/v1/policies", Role.READER),
+    ("GET", "/metrics", Role.READER),
+    ("GET", f"{STEADY}/events?limit=5", Role.AUDITOR),
     ("GET", f"{STEADY}/replay?version=3", Role.AUDITOR),
     ("GET", f"{STEADY}/verify", Role.AUDITOR),
     ("GET", "/v1/verify", Role.AUDITOR),

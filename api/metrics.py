@@ -1,0 +1,50 @@
+"""`GET /metrics` (role `reader`): Prometheus text, for dashboards and alerts.
+
+What an operator watches: interactions recorded, rejected, duplicated and in conflict
+over HTTP (counters, this process since it started), how far the read models lag the
+log and how many relationships are quarantined (gauges, read from the store at each
+scrape, so every replica reports the same truth), and request latency per route (a
+histogram). The instruments are in `api/instruments.py`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.concurrency import run_in_threadpool
+
+from api.auth import require
+from api.instruments import Metrics
+from api.shared import Shared, shared
+from service.keys import Role
+
+router = APIRouter(tags=["health"])
+
+
+async def time_requests(
+    request: Request, call_next: Callable[[Request], Awaitable[Response]]
+) -> Response:
+    """Middleware: observe each request's latency under its route template, never the
+    raw path (ids would make one time series per relationship)."""
+    started = time.perf_counter()
+    response = await call_next(request)
+    route = request.scope.get("route")
+    template = getattr(route, "path", "unmatched")
+    metrics: Metrics = request.app.state.shared.metrics
+    metrics.latency.labels(request.method, template, str(response.status_code)).observe(
+        time.perf_counter() - started
+    )
+    return response
+
+
+@router.get("/metrics", dependencies=[Depends(require(Role.READER))])
+async def metrics(store: Annotated[Shared, Depends(shared)]) -> Response:
+    """Prometheus text exposition of the counters, gauges and latency histogram."""
+    notes = await run_in_threadpool(store.service.notes)
+    store.metrics.lag.set(notes.lag)
+    store.metrics.quarantined.set(notes.quarantined)
+    return Response(generate_latest(store.metrics.registry), media_type=CONTENT_TYPE_LATEST)
