@@ -40,7 +40,7 @@ def _parse(argv: list[str]) -> Any:
     return command.make_context(name, rest, parent=root)
 
 
-def test_the_deployment_has_kafka_in_kraft_mode_postgres_consumers_and_a_projector() -> None:
+def test_the_deployment_has_kafka_postgres_migrate_consumers_a_projector_and_the_api() -> None:
     kafka = SERVICES["kafka"]
     assert kafka["image"].startswith("apache/kafka:")  # the official image
     assert kafka["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"  # KRaft
@@ -48,7 +48,11 @@ def test_the_deployment_has_kafka_in_kraft_mode_postgres_consumers_and_a_project
     consumer = SERVICES["consumer"]
     assert consumer["command"][0] == "consume" and consumer["deploy"]["replicas"] == 2
     assert SERVICES["projector"]["command"] == ["project", "--follow"]
-    for name in ("consumer", "projector"):
+    assert SERVICES["migrate"]["command"] == ["migrate"]
+    api = SERVICES["api"]
+    assert api["command"][0] == "serve" and api["deploy"]["replicas"] == 2
+    assert "0.0.0.0" in api["command"]  # reachable from outside its container
+    for name in ("consumer", "projector", "api"):
         assert OURS[name]["environment"]["RELLEDGER_DB"].startswith("postgresql://")
         assert OURS[name]["stop_signal"] == "SIGTERM"  # finish the batch, leave the group
         assert SERVICES[name]["depends_on"]["migrate"]["condition"] == (
