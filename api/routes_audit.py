@@ -1,8 +1,9 @@
 """Routes that audit from the stored events themselves (role `auditor`).
 
-`replay` uses the live policy: the store keeps no other policy by name, and the
-server reads no policy files on a client's behalf. A verify answer is 200 whether or
-not the chains are intact: `intact` and `breaks` are the finding.
+`replay` uses the live policy, or another the store knows by its version name
+(`/v1/policies` lists them); the server reads no policy files on a client's behalf.
+A verify answer is 200 whether or not the chains are intact: `intact` and `breaks`
+are the finding.
 """
 
 from __future__ import annotations
@@ -31,9 +32,12 @@ def replay(
         AwareDatetime | None, Query(description="Only events that occurred at or before.")
     ] = None,
     version: Annotated[int | None, Query(ge=1, description="Only the first N records.")] = None,
+    policy: Annotated[
+        str | None, Query(description="A policy the store knows, by version (default: live).")
+    ] = None,
 ) -> dict[str, Any]:
     """The relationship recomputed from its stored events (the standing's shape)."""
-    return store.service.replay(rel, as_of=as_of, version=version)
+    return store.service.replay(rel, as_of=as_of, version=version, policy_name=policy)
 
 
 @router.get("/v1/relationships/{relationship_id}/events")

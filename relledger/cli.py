@@ -159,7 +159,7 @@ def replay(
         int | None, typer.Option(min=1, help="Only the first N recorded events.")
     ] = None,
     policy: Annotated[
-        Path | None, typer.Option(help="Score with this policy file instead of the default.")
+        Path | None, typer.Option(help="Score with this policy file instead of the live one.")
     ] = None,
     json: JsonFlag = False,
 ) -> None:

@@ -19,7 +19,9 @@ from typing import Any
 
 from consumers.jsonl import IngestReport, LineRejection, OversizedLine, ingest_lines
 from domain.contract import DEFAULT_LIMITS, IntakeLimits, Interaction
+from domain.errors import NotFound
 from domain.ledger import Outcome, RelationshipLedger, UnknownRelationship
+from domain.policy import Policy
 from projections import queries
 from projections.audit import VerifyReport, verify_ledger
 from projections.projector import CatchUp, Projector
@@ -206,9 +208,11 @@ class LedgerService:
         as_of: datetime | None = None,
         version: int | None = None,
         policy_file: Path | None = None,
+        policy_name: str | None = None,
     ) -> dict[str, Any]:
-        """The relationship recomputed from its stored events (the `show --json` shape)."""
-        policy = load_policy(policy_file)
+        """The relationship recomputed from its stored events (the `show --json` shape),
+        under a policy file, a policy the store knows by name, or else the live one."""
+        policy = load_policy(policy_file) if policy_file is not None else self._known(policy_name)
         found = replay_relationship(self.ledger, relationship_id, policy, as_of=as_of, upto=version)
         return standing_view(relationship_id, found.standing)
 
@@ -227,8 +231,15 @@ class LedgerService:
     def policies(self) -> list[dict[str, Any]]:
         """The policies this store knows: the one its live read models were built under
         (every figure names its version)."""
-        live = self.view.require_live().policy()
+        live = self._known(None)
         return [{"version": live.version, "live": True, "rules": live.model_dump(mode="json")}]
+
+    def _known(self, name: str | None) -> Policy:
+        """The live policy, or the known one named `name` (NotFound otherwise)."""
+        live = self.view.require_live().policy()
+        if name is not None and name != live.version:
+            raise NotFound(f"no policy {name!r} in this store (the live one is {live.version!r})")
+        return live
 
     def verify(self, relationship_id: str | None = None) -> VerifyReport:
         """Every hash chain recomputed (or one relationship's: NotFound if unknown)."""

@@ -158,3 +158,13 @@ def test_policies_name_the_live_one_with_its_rules(api: Api) -> None:
     assert live["version"] == "v1" and live["live"] is True
     assert set(live["rules"]) >= {"trust", "phase", "stage", "fairness"}
     assert api.get("/v1/policies", Role.AUDITOR).status_code == httpx.codes.OK
+
+
+def test_replay_under_a_known_policy_by_name_and_refuses_an_unknown_one(api: Api) -> None:
+    path = "/v1/relationships/acme%2Fsteady/replay"
+    live = api.get(f"{path}?policy=v1", Role.AUDITOR)
+    assert live.status_code == 200 and live.json()["policy"] == "v1"
+    assert live.json() == api.get(path, Role.AUDITOR).json()
+    unknown = api.get(f"{path}?policy=v9", Role.AUDITOR)
+    assert unknown.status_code == 404
+    assert unknown.json()["detail"] == "no policy 'v9' in this store (the live one is 'v1')"
