@@ -39,7 +39,7 @@ def _require_postgres() -> None:
 
 
 @contextmanager
-def _fresh_postgres_schema() -> Iterator[str]:
+def fresh_postgres_schema() -> Iterator[str]:
     _require_postgres()
     schema = f"relledger_test_{uuid.uuid4().hex[:12]}"
     with _pg_connect() as conn:
@@ -57,7 +57,7 @@ def empty_store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path}/ledger.db"
         return
-    with _fresh_postgres_schema() as url:
+    with fresh_postgres_schema() as url:
         yield url
 
 
@@ -71,7 +71,7 @@ def store_url(empty_store_url: str) -> str:
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
     """A fresh PostgreSQL relledger store, for what only a server can show (outages)."""
-    with _fresh_postgres_schema() as url:
+    with fresh_postgres_schema() as url:
         migrate(url)
         yield url
 

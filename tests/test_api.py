@@ -17,7 +17,7 @@ import httpx
 import pytest
 from api_server import LIMIT, Api, serving_api
 from conformance import DATA, EXPECTED, STORY_EVENTS
-from conftest import _fresh_postgres_schema
+from conftest import fresh_postgres_schema
 
 from service.keys import Role
 
@@ -32,7 +32,7 @@ def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     if request.param == "sqlite":
         yield from serving_api(f"sqlite:///{folder}/ledger.db", folder)
         return
-    with _fresh_postgres_schema() as url:
+    with fresh_postgres_schema() as url:
         yield from serving_api(url, folder)
 
 

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from api_server import Api, serving_api
 from conformance import DATA, EXPECTED
-from conftest import _fresh_postgres_schema
+from conftest import fresh_postgres_schema
 
 from service.keys import Role
 
@@ -31,7 +31,7 @@ def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     if request.param == "sqlite":
         yield from serving_api(f"sqlite:///{folder}/ledger.db", folder)
         return
-    with _fresh_postgres_schema() as url:
+    with fresh_postgres_schema() as url:
         yield from serving_api(url, folder)
 
 
