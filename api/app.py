@@ -44,11 +44,16 @@ def create_app(url: str, settings: Settings | None = None) -> FastAPI:
     )
     app.state.shared = Shared(service, settings or Settings())
     errors.install(app)
-    for module in (routes_read.health, routes_record.router, routes_read.router):
-        app.include_router(module)
-    app.include_router(routes_audit.router)
-    app.include_router(changes.router)
-    app.include_router(metrics.router)
+    routers = (
+        routes_read.health,
+        routes_record.router,
+        routes_read.router,
+        routes_audit.router,
+        changes.router,
+        metrics.router,
+    )
+    for router in routers:
+        app.include_router(router, responses=errors.RESPONSES)
     app.middleware("http")(metrics.time_requests)
     app.add_middleware(EncodedSlashes)
     return app

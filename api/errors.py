@@ -16,6 +16,7 @@ from eventsourcing.persistence import PersistenceError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
 from api.render import json_response
@@ -33,6 +34,34 @@ from domain.errors import (
 )
 
 log = logging.getLogger("relledger.api")
+
+
+class ErrorBody(BaseModel):
+    """What every failure answers: the error family, one line of detail, and for a
+    refused interaction the field to fix and why."""
+
+    error: str
+    detail: str
+    field: str | None = None
+    reason: str | None = None
+
+
+def _documented(why: str) -> dict[str, Any]:
+    return {"model": ErrorBody, "description": why}
+
+
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: _documented("No key, or one nobody issued or that was revoked."),
+    403: _documented("The key's role does not allow this route."),
+    404: _documented("The relationship (or policy) does not exist."),
+    409: _documented("An event id reused with other content."),
+    413: _documented("The body is over the server's limit."),
+    422: _documented("A refused interaction, body or parameter."),
+    500: _documented("The store holds something unreadable, or a bug."),
+    503: _documented("The store does not answer."),
+}
+"""Documented on every route (through each router), replacing FastAPI's own 422 shape:
+every failure answers `ErrorBody`."""
 
 
 class BodyTooLarge(Rejected):

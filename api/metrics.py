@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.concurrency import run_in_threadpool
 
@@ -41,7 +42,12 @@ async def time_requests(
     return response
 
 
-@router.get("/metrics", dependencies=[Depends(require(Role.READER))])
+@router.get(
+    "/metrics",
+    dependencies=[Depends(require(Role.READER))],
+    response_class=PlainTextResponse,
+    responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text."}},
+)
 async def metrics(store: Annotated[Shared, Depends(shared)]) -> Response:
     """Prometheus text exposition of the counters, gauges and latency histogram."""
     notes = await run_in_threadpool(store.service.notes)
