@@ -54,7 +54,7 @@ def create_app(url: str, settings: Settings | None = None) -> FastAPI:
     )
     for router in routers:
         app.include_router(router, responses=errors.RESPONSES)
-    app.middleware("http")(metrics.time_requests)
+    app.add_middleware(metrics.RequestTimer)
     app.add_middleware(EncodedSlashes)
     return app
 

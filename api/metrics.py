@@ -10,13 +10,13 @@ histogram). The instruments are in `api/instruments.py`.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Response
 from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.auth import require
 from api.instruments import Metrics
@@ -26,20 +26,35 @@ from service.keys import Role
 router = APIRouter(tags=["health"])
 
 
-async def time_requests(
-    request: Request, call_next: Callable[[Request], Awaitable[Response]]
-) -> Response:
-    """Middleware: observe each request's latency under its route template, never the
-    raw path (ids would make one time series per relationship)."""
-    started = time.perf_counter()
-    response = await call_next(request)
-    route = request.scope.get("route")
-    template = getattr(route, "path", "unmatched")
-    metrics: Metrics = request.app.state.shared.metrics
-    metrics.latency.labels(request.method, template, str(response.status_code)).observe(
-        time.perf_counter() - started
-    )
-    return response
+class RequestTimer:
+    """ASGI middleware: observe each request's latency under its route template, never
+    the raw path (ids would make one time series per relationship). Plain ASGI rather
+    than Starlette's `BaseHTTPMiddleware`, which costs a fifth of a small GET here."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            template = getattr(scope.get("route"), "path", "unmatched")
+            metrics: Metrics = scope["app"].state.shared.metrics
+            metrics.latency.labels(scope["method"], template, str(status)).observe(
+                time.perf_counter() - started
+            )
 
 
 @router.get(
