@@ -15,6 +15,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from api_server import Api, serving_api
 from servers import unavailable
 
 from domain.ledger import RelationshipLedger
@@ -81,3 +82,16 @@ def ledger(store_url: str) -> Iterator[RelationshipLedger]:
     opened = open_ledger(store_url)
     yield opened
     opened.close()
+
+
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+    """A real `relledger serve` per backend, for a whole test module, with a key per role."""
+    folder = tmp_path_factory.mktemp("api")
+    if request.param == "sqlite":
+        yield from serving_api(f"sqlite:///{folder}/ledger.db", folder)
+        return
+    with fresh_postgres_schema() as url:
+        yield from serving_api(url, folder)

@@ -15,25 +15,12 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 import pytest
-from api_server import LIMIT, Api, serving_api
+from api_server import LIMIT, Api
 from conformance import DATA, EXPECTED, STORY_EVENTS
-from conftest import fresh_postgres_schema
 
 from service.keys import Role
 
 STEADY = "/v1/relationships/acme%2Fsteady"
-
-
-@pytest.fixture(
-    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-)
-def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
-    folder = tmp_path_factory.mktemp("api")
-    if request.param == "sqlite":
-        yield from serving_api(f"sqlite:///{folder}/ledger.db", folder)
-        return
-    with fresh_postgres_schema() as url:
-        yield from serving_api(url, folder)
 
 
 @pytest.fixture(scope="module")

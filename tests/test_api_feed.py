@@ -8,31 +8,16 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import pytest
-from api_server import Api, serving_api
+from api_server import Api
 from conformance import DATA, EXPECTED
-from conftest import fresh_postgres_schema
 
 from service.keys import Role
 
 LINES = (DATA / "events.jsonl").read_bytes().splitlines(keepends=True)
 HALF = len(LINES) // 2
-
-
-@pytest.fixture(
-    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-)
-def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
-    folder = tmp_path_factory.mktemp("feed")
-    if request.param == "sqlite":
-        yield from serving_api(f"sqlite:///{folder}/ledger.db", folder)
-        return
-    with fresh_postgres_schema() as url:
-        yield from serving_api(url, folder)
 
 
 def _post(api: Api, lines: list[bytes]) -> dict[str, Any]:
