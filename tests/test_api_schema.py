@@ -9,10 +9,8 @@ from the schema (a bounded number each, so the module runs in seconds) and check
   body.
 
 The read and audit routes get the auditor key (it may call all of them), `POST
-/v1/interactions` the producer key. The checks that find a mismatch today are marked
-`xfail(strict=True)` with the failing case in the reason, so the suite stays green
-until the API is fixed and then fails, to have the mark removed. `/v1/changes` (an
-event stream that never ends) is left to its own tests.
+/v1/interactions` the producer key. `/v1/changes` (an event stream that never ends) is
+left to its own tests.
 """
 
 from __future__ import annotations
@@ -68,22 +66,10 @@ STREAMS = {("GET", "/v1/changes")}
 OPERATIONS = [operation for operation in SERVED if operation not in STREAMS]
 NO_INPUT = {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics")}
 
-# Mismatches schemathesis finds and that are not fixed yet, one reason per operation:
-# xfail strict, so each mark must go when its operation is fixed. None today.
-STATUS_MISMATCHES: dict[tuple[str, str], str] = {}
-BODY_MISMATCHES: dict[tuple[str, str], str] = {}
 
-
-def _cases(known: dict[tuple[str, str], str], negative: bool = False) -> list[Any]:
+def _cases(negative: bool = False) -> list[Any]:
     return [
-        pytest.param(
-            method,
-            path,
-            id=f"{method} {path}",
-            marks=[pytest.mark.xfail(strict=True, reason=known[(method, path)])]
-            if (method, path) in known
-            else [],
-        )
+        pytest.param(method, path, id=f"{method} {path}")
         for method, path in OPERATIONS
         if not (negative and (method, path) in NO_INPUT)
     ]
@@ -147,7 +133,7 @@ def _run(
         max_examples=EXAMPLES,
         deadline=None,
         database=None,
-        derandomize=True,  # the same cases every run: a strict xfail stays a failure
+        derandomize=True,  # the same cases every run: a failure found stays found
         # no shrinking: a failing case is reported as found, and the run stays short
         phases=[Phase.explicit, Phase.generate],
         suppress_health_check=list(HealthCheck),
@@ -170,12 +156,12 @@ def test_the_schema_is_the_one_served(target: Target) -> None:
 
 # Negative data (values the schema does not allow) must still never be a 5xx; the
 # operations without any parameter or body have no negative data to generate.
-@pytest.mark.parametrize(("method", "path"), _cases({}, negative=True))
+@pytest.mark.parametrize(("method", "path"), _cases(negative=True))
 def test_no_server_error_on_invalid_data(target: Target, method: str, path: str) -> None:
     _run(target, method, path, GenerationMode.NEGATIVE, [not_a_server_error])
 
 
-@pytest.mark.parametrize(("method", "path"), _cases({}))
+@pytest.mark.parametrize(("method", "path"), _cases())
 def test_no_server_error(target: Target, method: str, path: str) -> None:
     _run(target, method, path, GenerationMode.POSITIVE, [not_a_server_error])
 
@@ -183,12 +169,12 @@ def test_no_server_error(target: Target, method: str, path: str) -> None:
 # Positive data only: schemathesis's negative-data checks are not run, since the API
 # rightly answers 422 to values the schema cannot express (a timestamp without a zone,
 # an unknown cursor), which those checks would report as "accepted positive data rejected".
-@pytest.mark.parametrize(("method", "path"), _cases(STATUS_MISMATCHES))
+@pytest.mark.parametrize(("method", "path"), _cases())
 def test_statuses_and_headers_are_documented(target: Target, method: str, path: str) -> None:
     checks = [status_code_conformance, content_type_conformance, response_headers_conformance]
     _run(target, method, path, GenerationMode.POSITIVE, checks)
 
 
-@pytest.mark.parametrize(("method", "path"), _cases(BODY_MISMATCHES))
+@pytest.mark.parametrize(("method", "path"), _cases())
 def test_bodies_match_the_schema(target: Target, method: str, path: str) -> None:
     _run(target, method, path, GenerationMode.POSITIVE, [response_schema_conformance])
