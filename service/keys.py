@@ -106,8 +106,8 @@ class KeyRing:
     """The API keys of one store, read and written through the ledger's datastore.
 
     Stateless apart from the datastore: any number of instances (one per replica) may
-    work on the same store at once. Call `create_table` once per store first (the
-    `migrate` step; the `relledger keys` commands do it themselves).
+    work on the same store at once. `relledger migrate` creates the table
+    (`create_table`).
     """
 
     def __init__(self, ledger: RelationshipLedger) -> None:
@@ -127,7 +127,7 @@ class KeyRing:
         """Create the keys' table if it does not exist (safe to call again).
 
         Processes starting together may race to create it; as with the read models,
-        call this through `relledger.store.retry_creation_race`, which tries again.
+        `migrate` calls this through `service.store.retry_creation_race`, which tries again.
         """
         statement = (
             f"CREATE TABLE IF NOT EXISTS {self._table} (name TEXT PRIMARY KEY, "
