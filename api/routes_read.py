@@ -56,6 +56,9 @@ def relationships(
     stage: Stage | None = None,
     connection: Connection | None = None,
     fairness: FairnessStatus | None = None,
+    party: Annotated[
+        str | None, Query(description="A supplier or customer name: its relationships.")
+    ] = None,
     sort: queries.SortKey = queries.SortKey.RELATIONSHIP,
     desc: bool = False,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 50,
@@ -66,7 +69,7 @@ def relationships(
     """A page of relationships, filtered and sorted; `next` is null on the last page."""
     offset = _offset(cursor)
     found = store.service.relationships(
-        queries.Filters(phase, stage, connection, fairness),
+        queries.Filters(phase, stage, connection, fairness, party),
         sort=sort,
         descending=desc,
         limit=limit,

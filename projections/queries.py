@@ -44,6 +44,8 @@ class Filters:
     stage: Stage | None = None
     connection: Connection | None = None
     fairness: FairnessStatus | None = None
+    party: str | None = None
+    """A supplier or customer name: relationships where it is either party."""
 
     def where(self) -> tuple[str, list[Any]]:
         pairs = [
@@ -52,10 +54,14 @@ class Filters:
             ("connection", self.connection),
             ("fairness_status", self.fairness),
         ]
-        chosen = [(column, value.value) for column, value in pairs if value is not None]
-        if not chosen:
+        conditions = [f"{column} = ?" for column, value in pairs if value is not None]
+        params: list[Any] = [value.value for _, value in pairs if value is not None]
+        if self.party is not None:
+            conditions.append("(supplier = ? OR customer = ?)")
+            params += [self.party, self.party]
+        if not conditions:
             return "", []
-        return " WHERE " + " AND ".join(f"{c} = ?" for c, _ in chosen), [v for _, v in chosen]
+        return " WHERE " + " AND ".join(conditions), params
 
 
 def _name(view: RelationshipView, stable: str) -> str:

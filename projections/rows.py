@@ -60,6 +60,7 @@ def summary_row(relationship_id: str, scorer: Scorer, position: int) -> Row:
         standing.policy,
         position,
         orjson.dumps(dump_state(scorer)).decode(),
+        *(standing.parties or (None, None)),
     )
 
 
@@ -130,6 +131,7 @@ def standing_from_row(row: Mapping[str, Any]) -> dict[str, Any]:
         last_event_at=None if last is None else datetime.fromisoformat(last),
         as_of=None,
         policy=row["policy"],
+        parties=None if row["supplier"] is None else (row["supplier"], row["customer"]),
     )
     return standing_view(row["relationship_id"], standing)
 

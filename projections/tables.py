@@ -34,7 +34,11 @@ SUMMARY_COLUMNS = (
     "policy",
     "position",
     "state",
+    "supplier",
+    "customer",
 )
+ADDED_SUMMARY_COLUMNS = ("supplier", "customer")
+"""Summary columns later versions added: `upgrade` adds them to an older generation."""
 TRUST_COLUMNS = (
     "relationship_id",
     "position",
@@ -142,7 +146,7 @@ class Generation:
             "value_gap TEXT NOT NULL, supplier_contributed TEXT NOT NULL, "
             "supplier_received TEXT NOT NULL, customer_contributed TEXT NOT NULL, "
             "customer_received TEXT NOT NULL, policy TEXT NOT NULL, "
-            f"position {d.bigint} NOT NULL, state TEXT NOT NULL)",
+            f"position {d.bigint} NOT NULL, state TEXT NOT NULL, supplier TEXT, customer TEXT)",
             f"{new} {trust} (relationship_id TEXT NOT NULL, position {d.bigint} NOT NULL, "
             "n INTEGER NOT NULL, event_id TEXT NOT NULL, occurred_at TEXT NOT NULL, "
             f"occurred_us {d.bigint} NOT NULL, rule TEXT NOT NULL, trust_before {d.real} NOT NULL, "
@@ -160,9 +164,21 @@ class Generation:
             f"CREATE INDEX IF NOT EXISTS {_index(d, f'summary_g{g}_phase')} ON {summary} "
             "(phase, relationship_id)",
             f"CREATE INDEX IF NOT EXISTS {_index(d, f'trust_g{g}_when')} ON {trust} (occurred_us)",
+            f"CREATE INDEX IF NOT EXISTS {_index(d, f'summary_g{g}_supplier')} ON {summary} "
+            "(supplier)",
+            f"CREATE INDEX IF NOT EXISTS {_index(d, f'summary_g{g}_customer')} ON {summary} "
+            "(customer)",
             # the change feed reads summaries in the order the projector applied them
             f"CREATE INDEX IF NOT EXISTS {_index(d, f'summary_g{g}_position')} ON {summary} "
             "(position)",
+        ]
+
+    def add_columns(self, existing: set[str]) -> list[str]:
+        """What gives a summary table made by an older version the columns it lacks."""
+        return [
+            f"ALTER TABLE {self.table('summary')} ADD COLUMN {column} TEXT"
+            for column in ADDED_SUMMARY_COLUMNS
+            if column not in existing
         ]
 
     def drop(self) -> list[str]:

@@ -136,11 +136,25 @@ class RelationshipView(TrackingRecorder):
         return live
 
     def upgrade_live(self) -> None:
-        """Give the live generation whatever tables and indexes this version declares
-        that an older one did not (every statement is idempotent): `relledger migrate`."""
+        """Give the live generation whatever tables, columns and indexes this version
+        declares that an older one did not: `relledger migrate`. Safe to run again."""
         with self.transaction() as cursor:
             current = self.generation(self.claim(cursor).generation)
-            self.execute_all(cursor, [*current.create(), *current.point_views()])
+            added = current.add_columns(self._summary_columns(cursor, current))
+            self.execute_all(cursor, [*added, *current.create(), *current.point_views()])
+
+    def _summary_columns(self, cursor: Any, generation: Generation) -> set[str]:
+        """The columns a generation's summary table has, from the database's catalogue."""
+        table = f"{STABLE_NAMES['summary']}_g{generation.number}"
+        if self.dialect.is_postgres:
+            cursor.execute(
+                "SELECT column_name AS name FROM information_schema.columns "
+                "WHERE table_schema = %s AND table_name = %s",
+                (self.dialect.schema, table),
+            )
+        else:
+            cursor.execute(f"PRAGMA table_info({table})")
+        return {row["name"] for row in cursor.fetchall()}
 
     def claim(self, cursor: Any) -> Live:
         """Lock the projection for this transaction and say what is live."""

@@ -54,6 +54,9 @@ def standing_view(relationship_id: str, standing: Standing) -> dict[str, Any]:
         "events": standing.events,
         "fairness": fairness_view(standing.fairness),
         "policy": standing.policy,
+        "parties": None
+        if standing.parties is None
+        else {"supplier": standing.parties[0], "customer": standing.parties[1]},
     }
 
 

@@ -166,6 +166,9 @@ def list_command(
     fairness: Annotated[
         FairnessStatus | None, typer.Option(help="Only relationships with this fairness status.")
     ] = None,
+    party: Annotated[
+        str | None, typer.Option(help="Only relationships where this is the supplier or customer.")
+    ] = None,
     sort: Annotated[queries.SortKey, typer.Option(help="Sort by this figure.")] = (
         queries.SortKey.RELATIONSHIP
     ),
@@ -175,7 +178,7 @@ def list_command(
     json: JsonFlag = False,
 ) -> None:
     """Relationships and where they stand: filter, sort and page through them."""
-    filters = queries.Filters(phase, stage, connection, fairness)
+    filters = queries.Filters(phase, stage, connection, fairness, party)
 
     found = _ask(
         ctx,

@@ -24,9 +24,10 @@ from service.keys import KeyRing
 from service.policies import load_policy
 from service.store import StoreURL, open_ledger, parse_store_url, retry_creation_race
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """Bumped whenever `migrate` learns a new step; stores at an older version are refused
-until migrated."""
+until migrated. 2: the summary keeps each relationship's parties (a rebuild fills them
+in for relationships projected before)."""
 MARKER_TABLE = "relledger_schema"
 
 

@@ -297,3 +297,22 @@ def test_health_readiness_and_openapi_need_no_key(api: Api) -> None:
     assert schema["openapi"].startswith("3.1")
     assert "/v1/relationships/{relationship_id}/replay" in schema["paths"]
     assert api.client.get("/docs").status_code == 200
+
+
+def test_listing_by_party(api: Api, loaded: dict[str, Any]) -> None:
+    steady = api.get("/v1/relationships?party=steady").json()
+    assert [item["relationship_id"] for item in steady["items"]] == ["acme/steady"]
+    assert steady["items"][0]["parties"] == {"supplier": "acme", "customer": "steady"}
+    every = api.get("/v1/relationships?limit=10000").json()["items"]
+    of_acme = api.get("/v1/relationships?party=acme&limit=10000").json()
+    assert {item["relationship_id"] for item in of_acme["items"]} == {
+        item["relationship_id"]
+        for item in every
+        if item["parties"] is not None and "acme" in item["parties"].values()
+    }
+    assert of_acme["total"] >= len(EXPECTED)  # acme supplies every story
+    assert api.get("/v1/relationships?party=nobody").json() == {
+        "items": [],
+        "total": 0,
+        "next": None,
+    }

@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from consumers.jsonl import ingest_lines
 from relledger.cli import app
+from service.schema import SCHEMA_VERSION
 from service.store import open_ledger
 
 runner = CliRunner()
@@ -87,8 +88,10 @@ def test_show_json_is_the_documented_object(loaded) -> None:
         "events",
         "fairness",
         "policy",
+        "parties",
     ]
     expected = EXPECTED["acme/steady"]
+    assert view["parties"] == {"supplier": "acme", "customer": "steady"}  # its first event's
     assert view["phase"] == "commitment" and view["policy"] == "v1"
     assert view["trust"] == pytest.approx(expected["trust"], abs=1e-4)
     assert view["fairness"] == expected["fairness"]
@@ -296,9 +299,10 @@ def test_commands_refuse_a_store_never_migrated_and_create_nothing(empty_store_u
         assert _tables(empty_store_url) == []
 
     first = runner.invoke(app, ["--db", empty_store_url, "migrate"])
-    assert first.exit_code == 0 and "migrated from a new store to schema version 1" in first.stdout
+    assert first.exit_code == 0
+    assert f"migrated from a new store to schema version {SCHEMA_VERSION}" in first.stdout
     again = runner.invoke(app, ["--db", empty_store_url, "migrate"])
-    assert again.exit_code == 0 and "already at schema version 1" in again.stdout
+    assert again.exit_code == 0 and f"already at schema version {SCHEMA_VERSION}" in again.stdout
     assert "relledger_schema" in _tables(empty_store_url)
     recorded = runner.invoke(app, ["--db", empty_store_url, "ingest", *FAR_SKEW, "-"], input=story)
     assert recorded.exit_code == 0 and "recorded 1 " in recorded.stdout
@@ -314,3 +318,61 @@ def test_a_database_of_something_else_is_not_taken_for_a_store(tmp_path: Path) -
         result.stderr
     )
     assert _tables(f"sqlite:///{other}") == ["invoices"]
+
+
+def test_list_by_party_finds_the_relationships_of_either_side(loaded) -> None:
+    """`acme` supplies every story; each customer has its own relationship."""
+    stories = [json.loads(line) for line in (DATA / "events.jsonl").read_text().splitlines()]
+    firsts = {item["relationship_id"]: item["parties"] for item in stories if "parties" in item}
+    as_supplier = json.loads(loaded("list", "--party", "acme", "--limit", "500", "--json").stdout)
+    assert {item["relationship_id"] for item in as_supplier} == {
+        rid for rid, parties in firsts.items() if "acme" in parties.values()
+    }
+    steady = json.loads(loaded("list", "--party", "steady", "--json").stdout)
+    assert [item["relationship_id"] for item in steady] == ["acme/steady"]
+    assert json.loads(loaded("list", "--party", "nobody", "--json").stdout) == []
+
+
+def _as_version_1_left_it(url: str) -> None:
+    """Take a store back to what schema version 1 wrote: no parties in the summary."""
+    is_pg = url.startswith("postgresql")
+    schema = url.split("schema=")[1] if is_pg else None
+    name = (lambda table: f'"{schema}"."{table}"') if is_pg else (lambda table: table)
+    statements = [
+        f"DROP VIEW {name('relationship_summary')}",
+        f"DROP INDEX {name('summary_g1_supplier')}",
+        f"DROP INDEX {name('summary_g1_customer')}",
+        f"ALTER TABLE {name('relationship_summary_g1')} DROP COLUMN supplier",
+        f"ALTER TABLE {name('relationship_summary_g1')} DROP COLUMN customer",
+        f"CREATE VIEW {name('relationship_summary')} AS "
+        f"SELECT * FROM {name('relationship_summary_g1')}",
+        f"UPDATE {name('relledger_schema')} SET version = 1",
+    ]
+    if is_pg:
+        with psycopg.connect(url.split("?")[0], autocommit=True) as conn:
+            for statement in statements:
+                conn.execute(statement)
+    else:
+        with sqlite3.connect(url.removeprefix("sqlite:///")) as conn:
+            for statement in statements:
+                conn.execute(statement)
+
+
+def test_a_store_of_schema_version_1_is_refused_then_migrated(cli, store_url: str) -> None:
+    assert cli("ingest", str(DATA / "events.jsonl")).exit_code == 0
+    _as_version_1_left_it(store_url)
+    refused = cli("show", "acme/steady")
+    assert refused.exit_code == 3
+    assert f"is at schema version 1, this relledger needs {SCHEMA_VERSION}" in refused.stderr
+
+    migrated = cli("migrate")
+    assert migrated.exit_code == 0, migrated.output
+    assert f"migrated from schema version 1 to schema version {SCHEMA_VERSION}" in migrated.stdout
+    before = json.loads(cli("show", "acme/steady", "--json").stdout)
+    assert before["parties"] is None  # projected before parties were kept
+    assert before["trust"] == pytest.approx(EXPECTED["acme/steady"]["trust"], abs=1e-4)
+    assert cli("projections", "rebuild").exit_code == 0
+    after = json.loads(cli("show", "acme/steady", "--json").stdout)
+    assert after["parties"] == {"supplier": "acme", "customer": "steady"}
+    listed = json.loads(cli("list", "--party", "steady", "--json").stdout)
+    assert [item["relationship_id"] for item in listed] == ["acme/steady"]

@@ -28,6 +28,8 @@ class Fact:
     amount: Decimal | None = None
     perceived_value: Decimal | None = None
     outcome: Outcome | None = None
+    parties: tuple[str, str] | None = None
+    """(supplier, customer), where the interaction names them (always on the first)."""
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> Fact:
@@ -35,6 +37,7 @@ class Fact:
         amount = record.get("amount")
         perceived = record.get("perceived_value")
         outcome = record.get("outcome")
+        parties = record.get("parties")
         return cls(
             record["event_id"],
             datetime.fromisoformat(record["occurred_at"]),
@@ -43,6 +46,7 @@ class Fact:
             None if amount is None else Decimal(amount),
             None if perceived is None else Decimal(perceived),
             None if outcome is None else _OUTCOMES[outcome],
+            None if parties is None else (parties["supplier"], parties["customer"]),
         )
 
     @classmethod
@@ -55,4 +59,7 @@ class Fact:
             amount=item.amount,
             perceived_value=item.perceived_value,
             outcome=item.outcome,
+            parties=None
+            if item.parties is None
+            else (item.parties.supplier, item.parties.customer),
         )

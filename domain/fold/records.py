@@ -69,3 +69,5 @@ class Standing:
     last_event_at: datetime | None
     as_of: datetime | None
     policy: str
+    parties: tuple[str, str] | None = None
+    """(supplier, customer), as the relationship's first interaction named them."""

@@ -42,6 +42,7 @@ class Scorer:
     late_events: int = 0
     totals: fairness.Ledger = field(default_factory=fairness.Ledger)
     volume: Volume = field(default_factory=Volume)
+    parties: tuple[str, str] | None = None
     trust_changes: list[TrustChange] = field(default_factory=list)
     phase_changes: list[PhaseChange] = field(default_factory=list)
 
@@ -50,6 +51,8 @@ class Scorer:
 
     def apply(self, fact: Fact) -> None:
         self.events += 1
+        if self.parties is None:
+            self.parties = fact.parties
         self._advance_clock(fact)
         self._score_trust(fact)
         self._connect(fact)
@@ -82,6 +85,7 @@ class Scorer:
             last_event_at=self.clock,
             as_of=as_of,
             policy=self.policy.version,
+            parties=self.parties,
         )
 
     def _advance_clock(self, fact: Fact) -> None:

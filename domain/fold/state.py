@@ -56,6 +56,7 @@ def dump_state(scorer: Scorer) -> dict[str, Any]:
         "open_disagreements": scorer.open_disagreements,
         "events": scorer.events,
         "late_events": scorer.late_events,
+        "parties": None if scorer.parties is None else list(scorer.parties),
         "totals": [str(getattr(scorer.totals, name)) for name in _TOTALS],
         "volume": {
             "count": volume.count,
@@ -91,6 +92,8 @@ def load_state(state: dict[str, Any], policy: Policy) -> Scorer:
     scorer.open_disagreements = state["open_disagreements"]
     scorer.events = state["events"]
     scorer.late_events = state["late_events"]
+    parties = state.get("parties")  # absent from states written before parties were kept
+    scorer.parties = None if parties is None else (parties[0], parties[1])
     scorer.totals = Ledger(*(Decimal(text) for text in state["totals"]))
     volume = state["volume"]
     scorer.volume.count = volume["count"]
