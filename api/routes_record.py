@@ -29,7 +29,8 @@ from api.render import json_response
 from api.shared import BATCH_SIZE, Shared, shared
 from consumers.jsonl import IngestReport, LineRejection
 from domain.contract import parse_interaction
-from domain.errors import ContractViolation, InteractionConflict, InteractionRejected
+from domain.errors import ContractViolation, InteractionRejected
+from domain.ledger import Outcome
 from domain.relationship import Recorded
 from service.keys import Role
 
@@ -95,15 +96,19 @@ def _single(store: Shared, body: bytes) -> Response:
         if isinstance(outcome, InteractionRejected):
             raise outcome
     except InteractionRejected as refused:
-        conflict = isinstance(refused, InteractionConflict)
-        store.metrics.count(IngestReport(rejected=1, conflicts=int(conflict)))
+        store.metrics.count(_one(refused))
         raise
+    store.metrics.count(_one(outcome))
     if outcome is Recorded.DUPLICATE:
-        store.metrics.count(IngestReport(duplicates=1))
         return json_response({"outcome": outcome.value})
-    store.metrics.count(IngestReport(recorded=1, late=int(outcome is Recorded.LATE)))
     store.catch_up()
     return json_response({"outcome": outcome.value}, status_code=201)
+
+
+def _one(outcome: Outcome) -> IngestReport:
+    report = IngestReport()
+    report.count(outcome)
+    return report
 
 
 def _batch(store: Shared, lines: list[bytes]) -> Response:

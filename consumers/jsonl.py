@@ -44,6 +44,17 @@ class IngestReport:
     rejected: int = 0
     """Every refused line, conflicts included."""
 
+    def count(self, outcome: Outcome) -> None:
+        """One more offered interaction, by what became of it (every face counts so)."""
+        if isinstance(outcome, InteractionRejected):
+            self.rejected += 1
+            self.conflicts += isinstance(outcome, InteractionConflict)
+        elif outcome is Recorded.DUPLICATE:
+            self.duplicates += 1
+        else:
+            self.recorded += 1
+            self.late += outcome is Recorded.LATE
+
     def add(self, other: IngestReport) -> None:
         self.recorded += other.recorded
         self.duplicates += other.duplicates
@@ -115,9 +126,7 @@ def ingest_lines(
     consumed = 0
 
     def reject(number: int, error: InteractionRejected) -> None:
-        report.rejected += 1
-        if isinstance(error, InteractionConflict):
-            report.conflicts += 1
+        report.count(error)
         refused.append(LineRejection(number, error))
 
     def flush() -> None:
@@ -125,12 +134,8 @@ def ingest_lines(
         for (number, _), outcome in zip(batch, outcomes, strict=True):
             if isinstance(outcome, InteractionRejected):
                 reject(number, outcome)
-            elif outcome is Recorded.DUPLICATE:
-                report.duplicates += 1
             else:
-                report.recorded += 1
-                if outcome is Recorded.LATE:
-                    report.late += 1
+                report.count(outcome)
         batch.clear()
         if on_rejection is not None:
             for rejection in sorted(refused, key=lambda rejection: rejection.line):

@@ -32,18 +32,17 @@ from typing import Any, TypeVar
 import psycopg
 from eventsourcing.persistence import IntegrityError, Tracking
 
+from consumers.jsonl import IngestReport
 from consumers.kafka_deadletter import DeadLetter, DeadLetterUnavailable, DeadLetterWriter
 from consumers.kafka_positions import PartitionPositions, tracking_name
 from consumers.kafka_stats import ConsumerStats
 from domain.contract import DEFAULT_LIMITS, IntakeLimits, Interaction, parse_interaction
 from domain.errors import (
     ContractViolation,
-    InteractionConflict,
     InteractionRejected,
     Unavailable,
 )
 from domain.ledger import STORE_OUTAGES, Outcome, PositionAlreadyRecorded, RelationshipLedger
-from domain.relationship import Recorded
 from domain.retry import RetryNotice, retry_call
 
 log = logging.getLogger("relledger.kafka")
@@ -210,16 +209,13 @@ class PartitionBatches:
         stats.consumed += consumed
         stats.dead_lettered += len(sent)
         stats.batches += 1
+        tally = IngestReport()  # the same reading of outcomes as a file's ingest
         for outcome in outcomes:
-            if isinstance(outcome, InteractionConflict):
-                stats.conflicts += 1
-            elif outcome is Recorded.DUPLICATE:
-                stats.duplicates += 1
-            elif outcome is Recorded.LATE:
-                stats.recorded += 1
-                stats.late += 1
-            elif outcome is Recorded.RECORDED:
-                stats.recorded += 1
+            tally.count(outcome)
+        stats.recorded += tally.recorded
+        stats.late += tally.late
+        stats.duplicates += tally.duplicates
+        stats.conflicts += tally.conflicts
         for letter in sent:
             log.info(
                 "dead-lettered origin=%s[%s]@%s error=%s reason=%r",
