@@ -32,6 +32,7 @@ from domain.errors import (
     Unauthenticated,
     Unavailable,
 )
+from domain.text import one_line
 
 log = logging.getLogger("relledger.api")
 
@@ -122,7 +123,7 @@ def install(app: FastAPI) -> None:
         return error_response(error)
 
     async def store_error(_: Request, error: Exception) -> Response:
-        return error_response(Unavailable(f"the store failed: {type(error).__name__}: {error}"))
+        return error_response(Unavailable(f"the store failed: {one_line(error)}"))
 
     async def bad_request(_: Request, error: Exception) -> Response:
         assert isinstance(error, RequestValidationError)

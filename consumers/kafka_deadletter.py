@@ -34,6 +34,7 @@ from kafka.errors import (  # type: ignore[import-untyped]
 )
 
 from domain.errors import InteractionRejected, Unavailable
+from domain.text import one_line
 
 log = logging.getLogger("relledger.kafka")
 
@@ -68,7 +69,7 @@ def refusal(error: BaseException) -> tuple[str, str]:
     anything else is `internal`, with the error's type and a bounded message."""
     if isinstance(error, InteractionRejected):
         return error.code, str(error)
-    reason = f"{INTERNAL}: {type(error).__name__}: {error}"
+    reason = f"{INTERNAL}: {one_line(error)}"
     if len(reason) > MAX_INTERNAL_CHARS:
         reason = reason[: MAX_INTERNAL_CHARS - 3] + "..."
     return INTERNAL, reason

@@ -63,6 +63,12 @@ def readable(text: str, limit: int = 400) -> str:
     return quote(text, limit)[1:-1]
 
 
+def one_line(error: BaseException) -> str:
+    """An error as one line, `Type: message`, whatever newlines its message holds."""
+    message = " ".join(str(error).split())
+    return f"{type(error).__name__}: {message}" if message else type(error).__name__
+
+
 def control_character(text: str, *, prose: bool = False) -> str | None:
     """Why `text` may not be shown as it is, or None when it may.
 

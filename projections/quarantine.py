@@ -23,7 +23,7 @@ from uuid import UUID
 
 from domain.ledger import LoggedInteraction, UnreadableRecord
 from domain.relationship import relationship_uuid
-from domain.text import readable
+from domain.text import one_line, readable
 
 REASON_LIMIT = 300
 """How many characters of an error's message a reason keeps."""
@@ -111,7 +111,4 @@ def storable(text: str) -> str:
 
 def reason(error: BaseException) -> str:
     """One line naming the error's type and message, escaped and bounded."""
-    message = " ".join(str(error).split())
-    return storable(f"{type(error).__name__}: {message}" if message else type(error).__name__)[
-        :REASON_LIMIT
-    ]
+    return storable(one_line(error))[:REASON_LIMIT]

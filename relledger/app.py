@@ -29,6 +29,7 @@ from domain.errors import (
     Unauthenticated,
     Unavailable,
 )
+from domain.text import one_line
 from relledger import render
 from service.ledger_service import LedgerService
 from service.store import store_url_from
@@ -116,7 +117,7 @@ def run(action: Callable[[], T]) -> T:
     except LedgerError as error:
         _fail(str(error), exit_code(error))
     except PersistenceError as error:  # the library's: locked, connection lost, ...
-        _fail(f"the store failed: {type(error).__name__}: {error}", EXIT_STORE)
+        _fail(f"the store failed: {one_line(error)}", EXIT_STORE)
 
 
 def run_command() -> None:
@@ -128,10 +129,9 @@ def run_command() -> None:
     except Exception as error:
         if "--debug" in sys.argv[1:] or os.environ.get("RELLEDGER_DEBUG") == "1":
             traceback.print_exc()
-        message = " ".join(str(error).split())[:300]
         render.err.print("[red]error:[/] unexpected ", end="")
         render.err.print(
-            f"{type(error).__name__}: {message} (run with --debug for the traceback)",
+            f"{one_line(error)[:300]} (run with --debug for the traceback)",
             markup=False,
             highlight=False,
         )

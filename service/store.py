@@ -24,6 +24,7 @@ from eventsourcing.persistence import (
 from domain.errors import Unavailable
 from domain.ledger import STORE_OUTAGES, RelationshipLedger
 from domain.retry import RetryNotice, retry_call
+from domain.text import one_line
 
 DEFAULT_URL = "sqlite:///relledger.db"
 ENV_VAR = "RELLEDGER_DB"
@@ -40,8 +41,9 @@ class StoreUnreachable(StoreUnavailable):
 
 
 OUTAGES: tuple[type[BaseException], ...] = (*STORE_OUTAGES, StoreUnreachable)
-_UNREACHABLE: tuple[type[Exception], ...] = (*STORE_OUTAGES, psycopg.OperationalError)
 """Errors that a later attempt may not meet: writers wait them out (`wait_for_store`)."""
+_UNREACHABLE: tuple[type[Exception], ...] = (*STORE_OUTAGES, psycopg.OperationalError)
+"""What opening a store raises when the server does not answer (`StoreUnreachable`)."""
 
 
 @dataclass(frozen=True)
@@ -137,7 +139,7 @@ def wait_for_store(
             last_said[0] = notice.elapsed_s
             say(
                 f"waiting for the store ({what}): {notice.elapsed_s:.0f}s of "
-                f"{patience_s:.0f}s; {_one_line(notice.error)}"
+                f"{patience_s:.0f}s; {one_line(notice.error)[:200]}"
             )
 
     return retry_call(
@@ -152,11 +154,6 @@ def wait_for_store(
 
 
 STORE_WAIT_NOTICE_S = 5.0
-
-
-def _one_line(error: BaseException) -> str:
-    text = " ".join(str(error).split())
-    return text if len(text) <= 200 else text[:199] + "…"
 
 
 T = TypeVar("T")
