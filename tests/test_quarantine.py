@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 import pytest
 from eventsourcing.persistence import OperationalError
+from read_models import assert_answers_as_folded
 from typer.testing import CliRunner
 
 from domain.contract import Interaction, parse_interaction
@@ -27,7 +28,6 @@ from projections.projector import CatchUp, Projector
 from projections.rebuild import rebuild
 from projections.replay import replay_relationship
 from projections.view import RelationshipView, open_view
-from projections.views import phase_change_view, standing_view, trust_change_view
 from relledger.cli import app
 from service.policies import load_policy
 from service.schema import migrate
@@ -81,17 +81,7 @@ def _assert_as_folded(
     ledger: RelationshipLedger, view: RelationshipView, rid: str, upto: int | None = None
 ) -> None:
     """The read models of `rid` equal a fold of its stored events alone (the first `upto`)."""
-    found = replay_relationship(ledger, rid, load_policy(), upto=upto)
-    shown = queries.standing(view, rid)
-    assert shown is not None
-    shown.pop("quarantined", None)
-    assert shown == standing_view(rid, found.standing), rid
-    assert queries.trust_history(view, rid) == [
-        trust_change_view(c) for c in found.scorer.trust_changes
-    ], rid
-    assert queries.phase_history(view, rid) == [
-        phase_change_view(c) for c in found.scorer.phase_changes
-    ], rid
+    assert_answers_as_folded(view, replay_relationship(ledger, rid, load_policy(), upto=upto))
 
 
 def _position_of(ledger: RelationshipLedger, event_id: str) -> int:
