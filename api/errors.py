@@ -31,6 +31,7 @@ from domain.errors import (
     Rejected,
     Unauthenticated,
     Unavailable,
+    Unverified,
 )
 from domain.text import one_line
 
@@ -78,6 +79,7 @@ STATUSES: tuple[tuple[type[LedgerError], int], ...] = (
     (Unauthenticated, 401),
     (Forbidden, 403),
     (Unavailable, 503),
+    (Unverified, 409),  # the history fails its hashes or a signed checkpoint
     (Damaged, 500),
     (LedgerError, 500),
 )

@@ -3,9 +3,10 @@
 The families say what a caller can do about an error: fix the input (`Rejected`,
 `Invalid`), look elsewhere (`NotFound`), reconcile with what is stored (`Conflict`),
 wait or fix the infrastructure (`Unavailable`), investigate the store (`Damaged`),
-present another key (`Unauthenticated`, `Forbidden`). The CLI maps each family to an
-exit code in one table (`relledger/app.py`), the HTTP API to a status in one table;
-every concrete error below (and elsewhere) belongs to exactly one family.
+distrust what it shows (`Unverified`), present another key (`Unauthenticated`,
+`Forbidden`). The CLI maps each family to an exit code in one table
+(`relledger/app.py`), the HTTP API to a status in one table; every concrete
+error below (and elsewhere) belongs to exactly one family.
 """
 
 from __future__ import annotations
@@ -38,6 +39,11 @@ class Unavailable(LedgerError):
 
 class Damaged(LedgerError):
     """The store holds something it cannot read or fold: evidence to investigate."""
+
+
+class Unverified(LedgerError):
+    """The stored history fails verification: a broken hash chain, a ledger that does not
+    extend a signed checkpoint, a proof or signature that does not check out."""
 
 
 class Unauthenticated(LedgerError):

@@ -80,6 +80,8 @@ class StoredInteraction:
     late: bool
     chain_hash: str
     recorded_at: datetime
+    topic: str
+    """The stored event's type, as the library records it (which class decodes it)."""
 
     def fact(self) -> Fact:
         return Fact.from_record(self.record)
@@ -257,12 +259,16 @@ class RelationshipLedger(Application[UUID]):
         stored = []
         for row in rows:
             try:
-                stored.append(self._stored(aggregate_id, row.originator_version, row.state))
+                stored.append(
+                    self._stored(aggregate_id, row.originator_version, row.topic, row.state)
+                )
             except _UNREADABLE as error:
                 raise _unreadable(row, error).problem() from None
         return stored
 
-    def _stored(self, aggregate_id: UUID, version: int, state: bytes) -> StoredInteraction:
+    def _stored(
+        self, aggregate_id: UUID, version: int, topic: str, state: bytes
+    ) -> StoredInteraction:
         """A stored event's state decoded with the application's transcoder, without
         building a domain event object: replays and scans of many events read faster."""
         decoded = self._decode(state)
@@ -275,6 +281,7 @@ class RelationshipLedger(Application[UUID]):
             late=decoded.get("late", False),
             chain_hash=decoded["chain_hash"],
             recorded_at=decoded["timestamp"],
+            topic=topic,
         )
 
     def _decode(self, state: bytes) -> dict[str, Any]:
@@ -296,6 +303,7 @@ class RelationshipLedger(Application[UUID]):
                     yield self._stored(
                         UUID(str(notification.originator_id)),
                         notification.originator_version,
+                        notification.topic,
                         notification.state,
                     )
                 except _UNREADABLE as error:

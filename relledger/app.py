@@ -28,6 +28,7 @@ from domain.errors import (
     Rejected,
     Unauthenticated,
     Unavailable,
+    Unverified,
 )
 from domain.text import one_line
 from relledger import render
@@ -94,6 +95,7 @@ def main_options(
 
 EXIT_CODES: tuple[tuple[type[LedgerError], int], ...] = (
     (Rejected, EXIT_REJECTED),
+    (Unverified, EXIT_REJECTED),
     (NotFound, EXIT_UNKNOWN),
     (Invalid, EXIT_UNKNOWN),
     (Conflict, EXIT_UNKNOWN),

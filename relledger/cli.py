@@ -1,7 +1,8 @@
-"""The `relledger` commands that record and audit: ingest, replay, verify, demo.
+"""The `relledger` commands that record and replay: ingest, replay, demo, migrate.
 
-Commands answering from the read models are in `cli_read`; both register on the
-one Typer `app` (see `relledger.app`).
+Commands answering from the read models are in `cli_read`, those proving the
+history intact in `cli_audit`; all register on the one Typer `app` (see
+`relledger.app`).
 """
 
 from __future__ import annotations
@@ -25,8 +26,7 @@ from consumers.jsonl import (
 )
 from domain.contract import DEFAULT_LIMITS, IntakeLimits, Interaction
 from domain.ledger import Outcome
-from projections.audit import VerifyReport
-from relledger import cli_kafka, cli_keys, cli_read, cli_serve, render
+from relledger import cli_audit, cli_kafka, cli_keys, cli_read, cli_serve, render
 from relledger.app import (
     EXIT_REJECTED,
     EXIT_UNKNOWN,
@@ -188,29 +188,6 @@ def _replay_command(
     render.out.print(render.standing_table(view, title))
 
 
-@app.command(rich_help_panel=PANEL_AUDIT)
-def verify(
-    ctx: typer.Context,
-    relationship_id: Annotated[
-        str | None, typer.Argument(help="Check one relationship (default: all).")
-    ] = None,
-    json: JsonFlag = False,
-) -> None:
-    """Recompute every hash chain from the stored records; exit 1 if anything was tampered with."""
-    report: VerifyReport = run(lambda: ctx.obj.service().verify(relationship_id))
-    if json:
-        render.print_json(report.view())
-    else:
-        for found in report.breaks:
-            render.err.print(f"[red]BROKEN[/] {found}", markup=True)
-        verdict = "[green]intact[/]" if report.intact else f"[red]{len(report.breaks)} break(s)[/]"
-        render.out.print(
-            f"{report.records} records in {report.relationships} relationships: {verdict}"
-        )
-    if not report.intact:
-        raise typer.Exit(EXIT_REJECTED)
-
-
 @app.command(rich_help_panel=PANEL_RECORD)
 def demo(
     ctx: typer.Context,
@@ -241,4 +218,4 @@ def main() -> None:
     run_command()
 
 
-__all__ = ["app", "cli_kafka", "cli_keys", "cli_read", "cli_serve", "main"]
+__all__ = ["app", "cli_audit", "cli_kafka", "cli_keys", "cli_read", "cli_serve", "main"]

@@ -24,10 +24,11 @@ from service.keys import KeyRing
 from service.policies import load_policy
 from service.store import StoreURL, open_ledger, parse_store_url, retry_creation_race
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """Bumped whenever `migrate` learns a new step; stores at an older version are refused
 until migrated. 2: the summary keeps each relationship's parties (a rebuild fills them
-in for relationships projected before)."""
+in for relationships projected before). 3: signed checkpoints are kept in the store;
+the summary counts retracted interactions."""
 MARKER_TABLE = "relledger_schema"
 
 
