@@ -5,7 +5,8 @@ any of these could not handle later: dates a fold cannot compute with, currencie
 nobody can settle in, amounts too long to stay exact, JSON that other readers decode
 differently (`domain/strict_json.py`), and text that rewrites a terminal
 (`domain/text.py`). Pydantic checks shapes and types; `_kind_problems` checks what
-depends on the kind (a purchase needs an amount, a termination a mode). Everything,
+depends on the kind (a purchase needs an amount, a termination a mode), as the kind's
+row in `domain.kinds` says. Everything,
 even an error nobody foresaw, reports through `ContractViolation`, so a producer always
 sees `field: reason` and never a traceback.
 """
@@ -33,6 +34,10 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from domain.errors import ContractViolation
+from domain.kinds import KINDS, Need
+from domain.kinds import TRANSACTIONS as TRANSACTIONS
+from domain.kinds import Kind as Kind
+from domain.kinds import Outcome as Outcome
 from domain.strict_json import decode_object, json_problem
 from domain.text import control_character, quote, readable, segment
 
@@ -56,52 +61,14 @@ class IntakeLimits:
 DEFAULT_LIMITS = IntakeLimits()
 
 
-class Kind(StrEnum):
-    CONTACT = "contact"
-    TRIAL = "trial"
-    PURCHASE = "purchase"
-    SERVICE = "service"
-    COMMUNICATION = "communication"
-    AGREEMENT = "agreement"
-    PROMISE = "promise"
-    PROMISE_KEPT = "promise_kept"
-    PROMISE_BROKEN = "promise_broken"
-    DISAGREEMENT = "disagreement"
-    RESOLUTION = "resolution"
-    COLLABORATION = "collaboration"
-    REFERRAL = "referral"
-    CONTRIBUTION = "contribution"
-    REWARD = "reward"
-    ACCOUNT_UPDATE = "account_update"
-    INVITATION = "invitation"
-    BREACH = "breach"
-    TERMINATION = "termination"
-    REACTIVATION = "reactivation"
-
-
 class Actor(StrEnum):
     SUPPLIER = "supplier"
     CUSTOMER = "customer"
 
 
-class Outcome(StrEnum):
-    MET = "met"
-    EXCEEDED = "exceeded"
-    FAILED = "failed"
-
-
 class Mode(StrEnum):
     UNILATERAL = "unilateral"
     BILATERAL = "bilateral"
-
-
-TRANSACTIONS = frozenset({Kind.TRIAL, Kind.PURCHASE})
-"""Kinds that move money between the parties and count as transactions."""
-
-_NEEDS_AMOUNT = frozenset({Kind.TRIAL, Kind.PURCHASE, Kind.CONTRIBUTION, Kind.REWARD})
-_NEEDS_OUTCOME = frozenset({Kind.TRIAL, Kind.PURCHASE, Kind.SERVICE})
-_NEEDS_REF = frozenset({Kind.PROMISE_KEPT, Kind.PROMISE_BROKEN})
-_MAY_REF = _NEEDS_REF | {Kind.RESOLUTION}
 
 
 MAX_INTEGER_DIGITS = 18
@@ -266,22 +233,24 @@ class Interaction(BaseModel):
 
 
 def _kind_problems(item: Interaction) -> list[tuple[str, str]]:
-    kind = item.kind
-    problems: list[tuple[str, str]] = []
-
-    def field_rule(name: str, present: bool, required: bool, allowed: bool) -> None:
-        if required and not present:
-            problems.append((name, f"required for kind '{kind}'"))
-        elif present and not allowed:
-            problems.append((name, f"not used by kind '{kind}'"))
-
+    """The fields this kind requires or does not use, from its row in `domain.kinds`."""
+    rule = KINDS[item.kind]
     has_amount = item.amount is not None
-    field_rule("amount", has_amount, kind in _NEEDS_AMOUNT, kind in _NEEDS_AMOUNT)
-    field_rule("currency", item.currency is not None, has_amount, kind in _NEEDS_AMOUNT)
-    field_rule("perceived_value", item.perceived_value is not None, False, kind in TRANSACTIONS)
-    field_rule("outcome", item.outcome is not None, kind in _NEEDS_OUTCOME, kind in _NEEDS_OUTCOME)
-    field_rule("ref", item.ref is not None, kind in _NEEDS_REF, kind in _MAY_REF)
-    field_rule("mode", item.mode is not None, kind is Kind.TERMINATION, kind is Kind.TERMINATION)
+    rules = (  # field, required, allowed
+        ("amount", rule.amount is Need.REQUIRED, rule.amount is not Need.NOT_USED),
+        ("currency", has_amount, rule.amount is not Need.NOT_USED),
+        ("perceived_value", False, rule.perceived_value is not Need.NOT_USED),
+        ("outcome", rule.outcome is Need.REQUIRED, rule.outcome is not Need.NOT_USED),
+        ("ref", rule.ref is Need.REQUIRED, rule.ref is not Need.NOT_USED),
+        ("mode", rule.mode is Need.REQUIRED, rule.mode is not Need.NOT_USED),
+    )
+    problems: list[tuple[str, str]] = []
+    for name, required, allowed in rules:
+        present = getattr(item, name) is not None
+        if required and not present:
+            problems.append((name, f"required for kind '{item.kind}'"))
+        elif present and not allowed:
+            problems.append((name, f"not used by kind '{item.kind}'"))
     return problems
 
 

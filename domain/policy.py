@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from domain.errors import PolicyError
+from domain.kinds import EVIDENCE_KEYS
 
 
 class _Section(BaseModel):
@@ -39,6 +40,22 @@ class TrustRules(_Section):
     severities: dict[str, float]
     breach: BreachRule
     dormancy: DormancyRule
+
+    @model_validator(mode="after")
+    def _evidence_known(self) -> TrustRules:
+        """A misspelled key would score nothing, silently: refuse it at load."""
+        for section in ("strengths", "severities"):
+            for key in getattr(self, section):
+                if key not in EVIDENCE_KEYS:
+                    known = ", ".join(sorted(EVIDENCE_KEYS))
+                    raise ValueError(
+                        f"{section}.{key}: not an outcome or a kind that is evidence "
+                        f"(one of {known})"
+                    )
+        both = sorted(set(self.strengths) & set(self.severities))
+        if both:
+            raise ValueError(f"{both[0]}: both a strength and a severity; keep one")
+        return self
 
 
 class PhaseRules(_Section):
@@ -93,4 +110,5 @@ class Policy(_Section):
         except ValidationError as error:
             first = error.errors()[0]
             where = ".".join(str(part) for part in first["loc"])
-            raise PolicyError(f"{origin}: {where}: {first['msg']}") from None
+            message = first["msg"].removeprefix("Value error, ")
+            raise PolicyError(f"{origin}: {where}: {message}") from None

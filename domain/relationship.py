@@ -1,8 +1,8 @@
 """The `Relationship` aggregate: the write side of one relationship's ledger.
 
 It holds only what its invariants need (parties, currency, the idempotency keys
-already recorded with a digest of what each one recorded, the clock and the chain
-head); the scoring lives in the folds, so a policy change never touches recorded
+already recorded with a digest of what each one recorded, which of them were
+retracted, the clock and the chain head); the scoring lives in the folds, so a policy change never touches recorded
 history.
 
 A key offered again is a duplicate only if its canonical content is the same: a
@@ -24,6 +24,8 @@ from eventsourcing.domain import Aggregate, event
 from domain.chain import GENESIS, canonical_json, link
 from domain.contract import Interaction
 from domain.errors import ContractViolation, ContradictsRelationship, InteractionConflict
+from domain.kinds import KINDS
+from domain.text import quote
 
 _NAMESPACE = uuid5(NAMESPACE_URL, "https://relledger.invalid/relationship")
 
@@ -51,6 +53,7 @@ def content_digest(record: dict[str, Any]) -> bytes:
 class _Recorded(NamedTuple):
     version: int
     digest: bytes
+    retraction: bool = False
 
 
 class Relationship(Aggregate):
@@ -63,6 +66,8 @@ class Relationship(Aggregate):
         """Start a relationship's ledger with its first interaction, which must name the parties."""
         if item.parties is None:
             raise ContractViolation("parties", "required on a relationship's first event")
+        if KINDS[item.kind].retracts:
+            raise _nothing_to_retract(item)
         record = item.canonical()
         return cls(interaction=record, chain_hash=link(GENESIS, record))
 
@@ -74,6 +79,8 @@ class Relationship(Aggregate):
         self.customer: str = parties["customer"]
         self.currency: str | None = None
         self.keys: dict[tuple[str, str], _Recorded] = {}
+        self.retracted: dict[tuple[str, str], int] = {}
+        """Keys taken back, and the version of the retraction that did it."""
         self.clock: datetime | None = None
         self.head = GENESIS
         self._apply(interaction, chain_hash, 1)
@@ -94,6 +101,8 @@ class Relationship(Aggregate):
                 )
             return Recorded.DUPLICATE
         self._check_consistent(item)
+        if KINDS[item.kind].retracts:
+            self._check_retractable(item)
         late = self.clock is not None and item.occurred_at < self.clock
         self.trigger_event(
             self.InteractionRecorded,
@@ -121,6 +130,22 @@ class Relationship(Aggregate):
                 f"not {item.currency}",
             )
 
+    def _check_retractable(self, item: Interaction) -> None:
+        """A retraction takes back one earlier interaction of its own source, once."""
+        assert item.ref is not None  # the contract requires it
+        target = self.keys.get((item.source, item.ref))
+        if target is None:
+            raise _nothing_to_retract(item)
+        if target.retraction:
+            raise ContradictsRelationship(
+                "ref", f"{quote(item.ref)} is itself a retraction; a retraction is final"
+            )
+        by = self.retracted.get((item.source, item.ref))
+        if by is not None:
+            raise ContradictsRelationship(
+                "ref", f"{quote(item.ref)} was already retracted at {self.relationship_id!r} #{by}"
+            )
+
     class InteractionRecorded(Aggregate.Event):
         """An interaction appended after the first; `late` if it occurred before the clock.
 
@@ -139,12 +164,26 @@ class Relationship(Aggregate):
             )
 
     def _apply(self, interaction: dict[str, Any], chain_hash: str, version: int) -> None:
-        key = (interaction["source"], interaction["event_id"])
-        self.keys[key] = _Recorded(version, content_digest(interaction))
-        occurred_at = datetime.fromisoformat(interaction["occurred_at"])
-        if self.clock is None or occurred_at > self.clock:
-            self.clock = occurred_at
+        source = interaction["source"]
+        retraction = KINDS[interaction["kind"]].retracts
+        self.keys[(source, interaction["event_id"])] = _Recorded(
+            version, content_digest(interaction), retraction
+        )
+        if retraction:  # it moves no clock: lateness is the interactions' own
+            self.retracted[(source, interaction["ref"])] = version
+        else:
+            occurred_at = datetime.fromisoformat(interaction["occurred_at"])
+            if self.clock is None or occurred_at > self.clock:
+                self.clock = occurred_at
         currency = interaction.get("currency")
         if currency is not None:
             self.currency = currency
         self.head = chain_hash
+
+
+def _nothing_to_retract(item: Interaction) -> ContradictsRelationship:
+    return ContradictsRelationship(
+        "ref",
+        f"no interaction {quote(item.ref or '')} from source {quote(item.source)} in "
+        f"relationship {quote(item.relationship_id)} to retract",
+    )

@@ -16,6 +16,10 @@ is quarantined (`projections.quarantine`) and the page goes on without it. The
 common case pays next to nothing for that: a failed fold is caught where it
 happens, and the page is written in one go under a savepoint
 (`projections.salvage` says what happens when the database refuses it).
+
+A retraction refolds its relationship from the ledger's history (the fold state
+holds none): the rows already written stay, and the step to the corrected figures
+is one more history row, exactly as a rebuild from zero writes it.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 from uuid import UUID
 
@@ -255,7 +260,8 @@ class Projector:
                 continue
             trust_before, phases_before = len(scorer.trust_changes), len(scorer.phase_changes)
             try:
-                scorer.apply(Fact.from_record(entry.record))
+                fact = Fact.from_record(entry.record)
+                scorer.apply(fact, partial(self._facts_before, rid, fact))
             except Exception:
                 del scorers[rid]
                 failed[rid] = None
@@ -284,6 +290,12 @@ class Projector:
             page.drop(failed)
             self._cache.forget(failed)
         return page
+
+    def _facts_before(self, relationship_id: str, fact: Fact) -> list[Fact]:
+        """What a retraction refolds: the relationship's interactions recorded before it,
+        read from the ledger (retractions are rare; the fold state holds no history)."""
+        history = [stored.fact() for stored in self.ledger.history(relationship_id)]
+        return history[: next(n for n, earlier in enumerate(history) if earlier.key == fact.key)]
 
     def _write(self, cursor: Any, generation: Generation, policy: Policy, page: Page) -> None:
         write_page(self.view, cursor, generation, policy, page)

@@ -11,11 +11,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 
 from domain.errors import Damaged
+from domain.fold.facts import Fact
 from domain.fold.records import Standing
 from domain.fold.scorer import Scorer, replay
-from domain.ledger import RelationshipLedger, UnreadableRecord
+from domain.ledger import RelationshipLedger, StoredInteraction, UnreadableRecord
 from domain.policy import Policy
 from projections.quarantine import reason
 
@@ -56,6 +58,11 @@ def replay_relationship(
         raise Unfoldable(relationship_id, error) from error
 
 
+def _facts_before(ledger: RelationshipLedger, stored: StoredInteraction) -> list[Fact]:
+    """What a retraction refolds (read again from the ledger: retractions are rare)."""
+    return [s.fact() for s in ledger.history(stored.relationship_id, upto=stored.version - 1)]
+
+
 def replay_all(ledger: RelationshipLedger, policy: Policy) -> Iterator[Replay]:
     """Every relationship, folded in one pass over the whole log."""
     scorers: dict[str, Scorer] = {}
@@ -65,7 +72,7 @@ def replay_all(ledger: RelationshipLedger, policy: Policy) -> Iterator[Replay]:
         scorer = scorers.get(stored.relationship_id)
         if scorer is None:
             scorer = scorers[stored.relationship_id] = Scorer(policy)
-        scorer.apply(stored.fact())
+        scorer.apply(stored.fact(), partial(_facts_before, ledger, stored))
     for relationship_id in sorted(scorers):
         scorer = scorers[relationship_id]
         yield Replay(relationship_id, scorer, scorer.standing())

@@ -2,8 +2,10 @@
 
 Each relationship follows a persona (a loyal customer, a quarrelsome one, a fraud,
 a churn, a revival...) that weights which interactions happen and how they turn
-out. Streams are interleaved by time, with a few redeliveries and late arrivals,
-as a real producer would send them. Same seed, same stream.
+out. Streams are interleaved by time, with a few redeliveries, late arrivals and
+corrections (retractions of an interaction recorded by mistake), as a real producer
+would send them. What each kind carries comes from its row in `domain.kinds`.
+Same seed, same stream.
 """
 
 from __future__ import annotations
@@ -17,8 +19,11 @@ from decimal import Decimal
 from typing import Any
 
 from domain.contract import IntakeLimits
+from domain.kinds import KINDS, Kind, Money, Need
 
 START = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
+RETRACTED_SHARE = 0.004
+"""How often an interaction is taken back by its producer soon after (a mistake)."""
 SIMULATED_HISTORY = IntakeLimits(max_future_skew=timedelta(days=100 * 365))
 """Intake limits for recording a simulated history: its stories start in 2025 and run
 for years, past today, which is no clock drift."""
@@ -114,37 +119,56 @@ def relationship_stream(
             event["kind"] = rng.choices(kinds, weights)[0]
         _fill(rng, event, persona, ticket)
         events.append(event)
+        if n > 1 and rng.random() < RETRACTED_SHARE:
+            events.append(_retraction(event, at + timedelta(hours=rng.uniform(1, 48))))
         at += timedelta(days=rng.expovariate(1 / persona.mean_gap_days), minutes=rng.randrange(60))
     return events
 
 
+def _retraction(mistake: dict[str, Any], at: datetime) -> dict[str, Any]:
+    return {
+        "event_id": f"{mistake['event_id']}-retracted",
+        "source": mistake["source"],
+        "relationship_id": mistake["relationship_id"],
+        "occurred_at": _stamp(at),
+        "kind": Kind.RETRACTION.value,
+        "actor": "supplier",
+        "ref": mistake["event_id"],
+        "note": "recorded by mistake",
+    }
+
+
 def _fill(rng: random.Random, event: dict[str, Any], persona: Persona, ticket: float) -> None:
-    kind = event["kind"]
-    if kind in ("trial", "purchase", "service"):
+    """The fields the kind's row requires, drawn as the persona would have them."""
+    kind = Kind(event["kind"])
+    rule = KINDS[kind]
+    if rule.outcome is Need.REQUIRED:
         if rng.random() < persona.success:
             event["outcome"] = "exceeded" if rng.random() < persona.exceed else "met"
         else:
             event["outcome"] = "failed"
-    if kind in ("trial", "purchase", "contribution", "reward"):
-        amount = ticket * rng.uniform(0.6, 1.5) * (0.5 if kind == "trial" else 1.0)
+    if rule.amount is Need.REQUIRED:
+        amount = ticket * rng.uniform(0.6, 1.5) * (0.5 if kind is Kind.TRIAL else 1.0)
         event["amount"] = _money(amount)
         event["currency"] = "EUR"
-        if kind == "purchase" and persona.perceived != (1.0, 1.0) and event["outcome"] != "failed":
+        stated = kind is Kind.PURCHASE and persona.perceived != (1.0, 1.0)
+        if stated and event["outcome"] != "failed":
             event["perceived_value"] = _money(amount * rng.uniform(*persona.perceived))
-        if kind in ("contribution", "reward"):
+        if rule.money in (Money.CONTRIBUTED, Money.RECEIVED):
             event["actor"] = rng.choice(["supplier", "customer"])
-    if kind in ("promise_kept", "promise_broken"):
+    if rule.ref is Need.REQUIRED:
         event["ref"] = f"{event['event_id']}-promise"
-    if kind == "termination":
+    if rule.mode is Need.REQUIRED:
         event["mode"] = rng.choice(["unilateral", "bilateral"])
-    if kind in ("communication", "invitation", "collaboration"):
+    if kind in (Kind.COMMUNICATION, Kind.INVITATION, Kind.COLLABORATION):
         event["actor"] = rng.choice(["supplier", "customer"])
 
 
 def simulate(
     relationships: int, events_per_relationship: int, *, seed: int = 7, prefix: str = "demo"
 ) -> Iterator[dict[str, Any]]:
-    """Interleaved interactions of many relationships, ~1% redelivered and ~1% late."""
+    """Interleaved interactions of many relationships, ~1% redelivered and ~1% late (never
+    an interaction that is retracted: its retraction would arrive first and be refused)."""
     rng = random.Random(seed)
     streams = []
     for index in range(relationships):
@@ -153,6 +177,9 @@ def simulate(
         name = f"{prefix}/{persona.name}-{index:05d}"
         streams.append(relationship_stream(rng, name, persona, count))
     merged = heapq.merge(*streams, key=lambda event: event["occurred_at"])
+    retracted = {
+        event["ref"] for stream in streams for event in stream if event["kind"] == "retraction"
+    }
     held: dict[str, dict[str, Any]] = {}
     for event in merged:
         relationship_id = event["relationship_id"]
@@ -160,7 +187,8 @@ def simulate(
             yield event
             yield held.pop(relationship_id)  # arrives after a later one: late
             continue
-        if rng.random() < 0.01 and not event["event_id"].endswith("#0"):
+        first = event["event_id"].endswith("#0")
+        if rng.random() < 0.01 and not first and event["event_id"] not in retracted:
             held[relationship_id] = event
             continue
         yield event

@@ -11,7 +11,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from domain.contract import Actor, Interaction, Kind, Outcome
+from domain.contract import Actor, Interaction
+from domain.kinds import KINDS, Kind, KindRule, Outcome
 
 # Plain dict look-ups: calling an Enum by value is slow on a 10,000-event replay.
 _KINDS = {kind.value: kind for kind in Kind}
@@ -30,6 +31,24 @@ class Fact:
     outcome: Outcome | None = None
     parties: tuple[str, str] | None = None
     """(supplier, customer), where the interaction names them (always on the first)."""
+    source: str = ""
+    ref: str | None = None
+
+    @property
+    def rule(self) -> KindRule:
+        return KINDS[self.kind]
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """The idempotency key it was recorded under."""
+        return (self.source, self.event_id)
+
+    @property
+    def retracted_key(self) -> tuple[str, str] | None:
+        """For a retraction: the key of the interaction it takes back (same source)."""
+        if not self.rule.retracts or self.ref is None:
+            return None
+        return (self.source, self.ref)
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> Fact:
@@ -47,6 +66,8 @@ class Fact:
             None if perceived is None else Decimal(perceived),
             None if outcome is None else _OUTCOMES[outcome],
             None if parties is None else (parties["supplier"], parties["customer"]),
+            record["source"],
+            record.get("ref"),
         )
 
     @classmethod
@@ -62,4 +83,6 @@ class Fact:
             parties=None
             if item.parties is None
             else (item.parties.supplier, item.parties.customer),
+            source=item.source,
+            ref=item.ref,
         )

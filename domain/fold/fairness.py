@@ -10,8 +10,9 @@ from dataclasses import dataclass, replace
 from decimal import Decimal, localcontext
 from enum import StrEnum
 
-from domain.contract import TRANSACTIONS, Actor, Kind, Outcome
+from domain.contract import Actor
 from domain.fold.facts import Fact
+from domain.kinds import KINDS, Money, Outcome
 from domain.policy import FairnessRules
 
 ZERO = Decimal(0)
@@ -68,7 +69,8 @@ def _add(totals: Ledger, fact: Fact, rules: FairnessRules) -> Ledger:
     amount = fact.amount
     if amount is None:
         return totals
-    if fact.kind in TRANSACTIONS:
+    money = KINDS[fact.kind].money
+    if money is Money.EXCHANGE:
         perceived = perceived_value(fact, rules)
         return Ledger(
             supplier_contributed=totals.supplier_contributed + amount,
@@ -78,11 +80,11 @@ def _add(totals: Ledger, fact: Fact, rules: FairnessRules) -> Ledger:
             value_gap=totals.value_gap + (perceived - amount),
         )
     supplier = fact.actor is Actor.SUPPLIER
-    if fact.kind is Kind.CONTRIBUTION:
+    if money is Money.CONTRIBUTED:
         if supplier:
             return replace(totals, supplier_contributed=totals.supplier_contributed + amount)
         return replace(totals, customer_contributed=totals.customer_contributed + amount)
-    if fact.kind is Kind.REWARD:
+    if money is Money.RECEIVED:
         if supplier:
             return replace(totals, supplier_received=totals.supplier_received + amount)
         return replace(totals, customer_received=totals.customer_received + amount)

@@ -27,7 +27,8 @@ class Connection(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class TrustChange:
-    """One move of trust, with the event and the policy rule that caused it."""
+    """One move of trust, with the event and the policy rule that caused it (`retraction`
+    for the step from the figures before a retraction to the corrected ones)."""
 
     event_id: str
     occurred_at: datetime
@@ -71,3 +72,6 @@ class Standing:
     policy: str
     parties: tuple[str, str] | None = None
     """(supplier, customer), as the relationship's first interaction named them."""
+    retracted: int = 0
+    """Interactions taken back by a retraction (they, and their retractions, no longer
+    count anywhere in these figures)."""

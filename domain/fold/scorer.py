@@ -6,23 +6,30 @@ facts and the policy: the clock is the latest `occurred_at` seen, never the wall
 clock, so a replay is reproducible bit for bit.
 
 Per event (docs/policy.md): dormancy, trust change, connection, then phase rules
-applied until none applies.
+applied until none applies. What a kind does is read from its row in `domain.kinds`.
+
+A retraction refolds the relationship without the interaction it takes back (nor
+itself) and steps from the figures before it to the corrected ones; the histories
+already taken stay as they were, since they are what was shown at the time.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 
-from domain.contract import TRANSACTIONS, Kind
 from domain.fold import fairness, trust
 from domain.fold.facts import Fact
 from domain.fold.records import Connection, Phase, PhaseChange, Standing, TrustChange
 from domain.fold.stage import Stage, Volume
+from domain.kinds import TRANSACTIONS, Bond, Evidence, Turn
 from domain.policy import Policy
 
 _SECONDS_PER_DAY = 86400.0
+RETRACTION_RULE = "retraction"
+Earlier = Callable[[], Sequence[Fact]]
+"""The facts recorded before one, in recorded order: what a retraction refolds."""
 
 
 @dataclass(slots=True)
@@ -43,13 +50,20 @@ class Scorer:
     totals: fairness.Ledger = field(default_factory=fairness.Ledger)
     volume: Volume = field(default_factory=Volume)
     parties: tuple[str, str] | None = None
+    retracted: int = 0
     trust_changes: list[TrustChange] = field(default_factory=list)
     phase_changes: list[PhaseChange] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.trust = self.policy.trust.initial
 
-    def apply(self, fact: Fact) -> None:
+    def apply(self, fact: Fact, earlier: Earlier | None = None) -> None:
+        """Fold one more interaction; a retraction needs `earlier` to refold from."""
+        if fact.rule.retracts:
+            if earlier is None:
+                raise ValueError("a retraction is folded with the facts recorded before it")
+            self._retract(fact, earlier())
+            return
         self.events += 1
         if self.parties is None:
             self.parties = fact.parties
@@ -63,9 +77,46 @@ class Scorer:
         self.volume.add(fact, self.clock, self.policy.stage)
 
     def apply_all(self, facts: Iterable[Fact]) -> Scorer:
+        """Fold facts in recorded order (retractions included)."""
+        seen: list[Fact] = []
         for fact in facts:
-            self.apply(fact)
+            self.apply(fact, lambda: seen)
+            seen.append(fact)
         return self
+
+    def _retract(self, retraction: Fact, earlier: Sequence[Fact]) -> None:
+        """Become the fold of `earlier` without what was retracted, keeping the histories
+        taken so far and recording the step to the corrected figures."""
+        taken_back = {fact.retracted_key for fact in (*earlier, retraction)} - {None}
+        corrected = Scorer(self.policy).apply_all(
+            fact for fact in earlier if not fact.rule.retracts and fact.key not in taken_back
+        )
+        if corrected.trust != self.trust:
+            self.trust_changes.append(
+                TrustChange(
+                    event_id=retraction.event_id,
+                    occurred_at=retraction.occurred_at,
+                    rule=RETRACTION_RULE,
+                    before=self.trust,
+                    after=corrected.trust,
+                    policy=self.policy.version,
+                )
+            )
+        if corrected.phase is not None and corrected.phase != self.phase:
+            self.phase_changes.append(
+                PhaseChange(
+                    event_id=retraction.event_id,
+                    occurred_at=retraction.occurred_at,
+                    from_phase=self.phase,
+                    to_phase=corrected.phase,
+                    rule=RETRACTION_RULE,
+                )
+            )
+        kept = ("policy", "parties", "retracted", "trust_changes", "phase_changes")
+        for name in (f.name for f in fields(self) if f.name not in kept):
+            setattr(self, name, getattr(corrected, name))
+        self.parties = self.parties or corrected.parties
+        self.retracted += 1
 
     def standing(self, as_of: datetime | None = None) -> Standing:
         """The figures now; stage windows end at `as_of` when a query asks for a moment."""
@@ -86,6 +137,7 @@ class Scorer:
             as_of=as_of,
             policy=self.policy.version,
             parties=self.parties,
+            retracted=self.retracted,
         )
 
     def _advance_clock(self, fact: Fact) -> None:
@@ -103,7 +155,7 @@ class Scorer:
             self._set_trust(fact, faded, trust.DORMANCY_RULE)
 
     def _score_trust(self, fact: Fact) -> None:
-        if fact.kind is Kind.BREACH:
+        if fact.rule.evidence is Evidence.BREACH:
             self.credibility_lost = True
         moved = trust.after_evidence(self.trust, fact, self.policy.trust)
         if moved is not None:
@@ -125,20 +177,20 @@ class Scorer:
             self.trust = value
 
     def _connect(self, fact: Fact) -> None:
-        kind = fact.kind
-        if kind in (Kind.DISAGREEMENT, Kind.BREACH):
+        bond = fact.rule.bond
+        if bond is Bond.DISAGREES:
             self.open_disagreements += 1
             self.connection = Connection.DIVERGENCE
-        elif kind in (Kind.RESOLUTION, Kind.AGREEMENT):
-            if kind is Kind.RESOLUTION:
+        elif bond is Bond.RESOLVES or bond is Bond.AGREES:
+            if bond is Bond.RESOLVES:
                 self.open_disagreements = max(0, self.open_disagreements - 1)
             # both converge only from divergence; any other phase is left as it is
             if self.connection is Connection.DIVERGENCE:
                 self.connection = Connection.CONVERGENCE
-        elif kind is Kind.COLLABORATION:
+        elif bond is Bond.COLLABORATES:
             if self.open_disagreements == 0:
                 self.connection = Connection.ASSOCIATION
-        elif kind is Kind.REACTIVATION and self.phase is Phase.DISSOLUTION:
+        elif bond is Bond.REVIVES and self.phase is Phase.DISSOLUTION:
             # only a reactivation that revives a dissolved relationship starts afresh
             self.open_disagreements = 0
             self.connection = Connection.FORMATION
@@ -146,7 +198,7 @@ class Scorer:
     def _count_cycle(self, fact: Fact) -> None:
         if trust.is_success(fact):
             self.successes += 1
-        if fact.kind is Kind.AGREEMENT:
+        if fact.rule.bond is Bond.AGREES:
             self.agreement_seen = True
 
     def _move_phase(self, fact: Fact) -> None:
@@ -184,6 +236,7 @@ class Scorer:
         """The one rule that applies now, if any; event-triggered rules fire once per event."""
         rules = self.policy.phase
         kind = fact.kind
+        turn = fact.rule.turn
         level = self.trust
         phase = self.phase
         if phase is None:
@@ -191,16 +244,16 @@ class Scorer:
                 return Phase.EXPLORATION, "first_transaction"
             return Phase.AWARENESS, "first_event"
         if phase is not Phase.DISSOLUTION:
-            if kind is Kind.TERMINATION and "termination" not in fired:
+            if turn is Turn.TERMINATES and "termination" not in fired:
                 return Phase.DISSOLUTION, "termination"
             if (
-                kind is Kind.BREACH
+                turn is Turn.BREAKS
                 and level < rules.breach_dissolution_below
                 and "breach" not in fired
             ):
                 return Phase.DISSOLUTION, "breach"
         if phase is Phase.DISSOLUTION:
-            if (kind is Kind.REACTIVATION or kind in TRANSACTIONS) and "revival" not in fired:
+            if (turn is Turn.REVIVES or kind in TRANSACTIONS) and "revival" not in fired:
                 return Phase.EXPLORATION, "revival"
             return None
         if phase is Phase.AWARENESS:
@@ -241,7 +294,8 @@ class Scorer:
 
 
 def replay(facts: Iterable[Fact], policy: Policy, as_of: datetime | None = None) -> Scorer:
-    """Fold facts in recorded order; with `as_of`, only those that occurred by then."""
+    """Fold facts in recorded order; with `as_of`, only those that occurred by then (so a
+    retraction that occurred later is not applied: the figures shown before it)."""
     scorer = Scorer(policy)
     if as_of is None:
         return scorer.apply_all(facts)

@@ -13,8 +13,8 @@ from decimal import Decimal
 from enum import StrEnum
 from functools import lru_cache
 
-from domain.contract import TRANSACTIONS
 from domain.fold.facts import Fact
+from domain.kinds import TRANSACTIONS
 from domain.policy import StageRules
 
 ZERO = Decimal(0)

@@ -57,6 +57,7 @@ def dump_state(scorer: Scorer) -> dict[str, Any]:
         "events": scorer.events,
         "late_events": scorer.late_events,
         "parties": None if scorer.parties is None else list(scorer.parties),
+        "retracted": scorer.retracted,
         "totals": [str(getattr(scorer.totals, name)) for name in _TOTALS],
         "volume": {
             "count": volume.count,
@@ -94,6 +95,7 @@ def load_state(state: dict[str, Any], policy: Policy) -> Scorer:
     scorer.late_events = state["late_events"]
     parties = state.get("parties")  # absent from states written before parties were kept
     scorer.parties = None if parties is None else (parties[0], parties[1])
+    scorer.retracted = state.get("retracted", 0)  # absent before retractions existed
     scorer.totals = Ledger(*(Decimal(text) for text in state["totals"]))
     volume = state["volume"]
     scorer.volume.count = volume["count"]

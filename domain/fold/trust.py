@@ -7,20 +7,20 @@ comes from event timestamps.
 
 from __future__ import annotations
 
-from domain.contract import TRANSACTIONS, Kind, Outcome
 from domain.fold.facts import Fact
+from domain.kinds import KINDS, TRANSACTIONS, Evidence, Outcome
 from domain.policy import TrustRules
 
-_OUTCOME_KINDS = TRANSACTIONS | {Kind.SERVICE}
 BREACH_RULE = "breach"
 DORMANCY_RULE = "dormancy"
 
 
 def evidence_of(fact: Fact) -> str | None:
     """Which policy entry an interaction is evidence for: its outcome, or its kind."""
-    if fact.kind in _OUTCOME_KINDS:
+    evidence = KINDS[fact.kind].evidence
+    if evidence is Evidence.OUTCOME:
         return None if fact.outcome is None else fact.outcome.value
-    return fact.kind.value
+    return fact.kind.value if evidence is Evidence.KIND else None
 
 
 def cap(trust: float, rules: TrustRules, credibility_lost: bool) -> float:
@@ -41,7 +41,7 @@ def after_dormancy(trust: float, gap_days: float, rules: TrustRules) -> float:
 
 def after_evidence(trust: float, fact: Fact, rules: TrustRules) -> tuple[float, str] | None:
     """The trust an interaction leaves and the rule applied, or None if it is no evidence."""
-    if fact.kind is Kind.BREACH:
+    if KINDS[fact.kind].evidence is Evidence.BREACH:
         return trust * rules.breach.factor, BREACH_RULE
     evidence = evidence_of(fact)
     if evidence is None:
