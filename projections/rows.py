@@ -61,6 +61,7 @@ def summary_row(relationship_id: str, scorer: Scorer, position: int) -> Row:
         position,
         orjson.dumps(dump_state(scorer)).decode(),
         *(standing.parties or (None, None)),
+        standing.retracted,
     )
 
 
@@ -132,6 +133,7 @@ def standing_from_row(row: Mapping[str, Any]) -> dict[str, Any]:
         as_of=None,
         policy=row["policy"],
         parties=None if row["supplier"] is None else (row["supplier"], row["customer"]),
+        retracted=row["retracted"] or 0,  # null in rows projected before retractions existed
     )
     return standing_view(row["relationship_id"], standing)
 

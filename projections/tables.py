@@ -36,9 +36,11 @@ SUMMARY_COLUMNS = (
     "state",
     "supplier",
     "customer",
+    "retracted",
 )
-ADDED_SUMMARY_COLUMNS = ("supplier", "customer")
-"""Summary columns later versions added: `upgrade` adds them to an older generation."""
+ADDED_SUMMARY_COLUMNS = {"supplier": "TEXT", "customer": "TEXT", "retracted": "INTEGER"}
+"""Summary columns later versions added, with their types: `upgrade` adds them to an
+older generation (a rebuild fills them in)."""
 TRUST_COLUMNS = (
     "relationship_id",
     "position",
@@ -146,7 +148,8 @@ class Generation:
             "value_gap TEXT NOT NULL, supplier_contributed TEXT NOT NULL, "
             "supplier_received TEXT NOT NULL, customer_contributed TEXT NOT NULL, "
             "customer_received TEXT NOT NULL, policy TEXT NOT NULL, "
-            f"position {d.bigint} NOT NULL, state TEXT NOT NULL, supplier TEXT, customer TEXT)",
+            f"position {d.bigint} NOT NULL, state TEXT NOT NULL, supplier TEXT, customer TEXT, "
+            "retracted INTEGER)",
             f"{new} {trust} (relationship_id TEXT NOT NULL, position {d.bigint} NOT NULL, "
             "n INTEGER NOT NULL, event_id TEXT NOT NULL, occurred_at TEXT NOT NULL, "
             f"occurred_us {d.bigint} NOT NULL, rule TEXT NOT NULL, trust_before {d.real} NOT NULL, "
@@ -176,8 +179,8 @@ class Generation:
     def add_columns(self, existing: set[str]) -> list[str]:
         """What gives a summary table made by an older version the columns it lacks."""
         return [
-            f"ALTER TABLE {self.table('summary')} ADD COLUMN {column} TEXT"
-            for column in ADDED_SUMMARY_COLUMNS
+            f"ALTER TABLE {self.table('summary')} ADD COLUMN {column} {kind}"
+            for column, kind in ADDED_SUMMARY_COLUMNS.items()
             if column not in existing
         ]
 

@@ -52,6 +52,7 @@ def standing_view(relationship_id: str, standing: Standing) -> dict[str, Any]:
         "credibility_lost": standing.credibility_lost,
         "cycle": standing.cycle,
         "events": standing.events,
+        "retracted": standing.retracted,
         "fairness": fairness_view(standing.fairness),
         "policy": standing.policy,
         "parties": None
