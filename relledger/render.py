@@ -45,6 +45,7 @@ def standing_table(view: dict[str, Any], title: str | None = None) -> Table:
         ("trust", f"{view['trust']:.4f}{credibility}"),
         ("cycle", str(view["cycle"])),
         ("events", str(view["events"])),
+        ("retracted", str(view["retracted"])),
         ("fairness", f"{fairness['index']:+.4f} {fairness['status']}"),
         ("value gap", fairness["value_gap"]),
         (
