@@ -20,6 +20,7 @@ from domain.errors import Unavailable
 from domain.ledger import RelationshipLedger
 from projections.tables import Dialect
 from projections.view import RelationshipView, open_view
+from service.checkpoints import Checkpoints
 from service.keys import KeyRing
 from service.policies import load_policy
 from service.store import StoreURL, open_ledger, parse_store_url, retry_creation_race
@@ -59,6 +60,7 @@ def migrate(url: str) -> Migration:
         view.ensure_live(load_policy())
         retry_creation_race(view.upgrade_live)
         retry_creation_race(lambda: KeyRing(ledger).create_table())
+        retry_creation_race(lambda: Checkpoints(ledger).create_table())
         before = _version(view)
         retry_creation_race(lambda: _mark(view))
     finally:
