@@ -1,15 +1,21 @@
 """Tamper evidence: each recorded interaction is hashed together with its predecessor.
 
 `hash_n = SHA-256(hash_{n-1} + "\\n" + canonical_json(interaction_n))`, starting from
-`GENESIS`. Editing, removing or reordering a stored interaction breaks every link
-after it, and `verify_chain` says where. Anchoring the latest hash somewhere else
-(a report, another system) also makes a rewrite of the whole chain detectable.
+`GENESIS`. Editing or removing a stored interaction breaks the link at it, and
+`verify_chain` says where. Anchoring the latest hash somewhere else (a report,
+another system) also makes a rewrite of the whole chain detectable.
+
+The chain is defined in version order (the order the aggregate was recorded in). The
+store also keeps every event at a position in a ledger-wide log, which the read models
+fold in; moving events around in that log leaves every hash intact, so `misplaced`
+finds the fewest events whose log positions disagree with their versions.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from bisect import bisect_left
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,46 +52,81 @@ class ChainBreak:
         return f"{self.relationship_id} #{self.version}: {self.problem}"
 
 
+def _records(first: int, last: int) -> str:
+    return f"record {first} is" if first == last else f"records {first}..{last} are"
+
+
 class ChainCursor:
-    """Checks one relationship's chain entry by entry, holding only the last link.
+    """Checks one relationship's chain entry by entry, in version order, holding only the
+    last link; each entry gets at most one problem.
 
     After a break, checking continues from the stored hash, so one edited record is
-    reported once rather than as a cascade. A whole ledger is verified by streaming
-    its log through one cursor per relationship: memory grows with relationships,
-    not with events.
+    reported once rather than as a cascade. A gap (records removed, or moved into
+    another relationship) is reported once, at the record after it, whose hash cannot
+    be checked without its missing predecessor; so is the record after one that could
+    not be read (`skip`).
     """
 
-    __slots__ = ("expected_version", "previous", "relationship_id")
+    __slots__ = ("expected_version", "previous")
 
-    def __init__(self, relationship_id: str) -> None:
-        self.relationship_id = relationship_id
-        self.previous = GENESIS
+    def __init__(self) -> None:
+        self.previous: str | None = GENESIS
+        """The stored hash of the record before the next one; None when it is unknown."""
         self.expected_version = 1
 
-    def check(self, entry: ChainEntry) -> list[ChainBreak]:
-        breaks: list[ChainBreak] = []
-        rid = self.relationship_id
-        if entry.version > self.expected_version:
-            missing = f"records {self.expected_version}..{entry.version - 1} are missing"
-            breaks.append(ChainBreak(rid, entry.version, missing))
-        elif entry.version < self.expected_version:
-            breaks.append(ChainBreak(rid, entry.version, "out of order in the log"))
-        if entry.record.get("relationship_id") != rid:
-            breaks.append(ChainBreak(rid, entry.version, "record names another relationship"))
-        if link(self.previous, entry.record) != entry.chain_hash:
-            breaks.append(
-                ChainBreak(
-                    rid,
-                    entry.version,
-                    "content or order does not match its hash (edited, removed or reordered)",
-                )
-            )
+    def check(self, entry: ChainEntry) -> str | None:
+        """The problem with `entry`, the next of the chain in version order, if any."""
+        previous, expected = self.previous, self.expected_version
         self.previous = entry.chain_hash
         self.expected_version = entry.version + 1
-        return breaks
+        if entry.version > expected:
+            gap = _records(expected, entry.version - 1)
+            return f"{gap} missing before it (removed, or moved into another relationship)"
+        if entry.version < expected:
+            return "checked out of version order"
+        if previous is not None and link(previous, entry.record) != entry.chain_hash:
+            return (
+                "content does not match its hash (this record was edited, or the one before it "
+                "rewritten)"
+            )
+        return None
+
+    def skip(self, version: int) -> None:
+        """Step over a record whose content is unknown (it could not be read)."""
+        self.previous = None
+        self.expected_version = version + 1
 
 
 def verify_chain(relationship_id: str, entries: Iterable[ChainEntry]) -> list[ChainBreak]:
-    """Recompute a relationship's chain from its stored entries and report each break."""
-    cursor = ChainCursor(relationship_id)
-    return [found for entry in entries for found in cursor.check(entry)]
+    """Recompute a relationship's chain from its stored entries (in version order) and
+    report each break."""
+    cursor = ChainCursor()
+    found = ((entry.version, cursor.check(entry)) for entry in entries)
+    return [ChainBreak(relationship_id, version, problem) for version, problem in found if problem]
+
+
+def misplaced(versions: Sequence[int]) -> set[int]:
+    """The indexes of the fewest entries of `versions` (one relationship's versions, in log
+    order) that must move for the rest to be in increasing order.
+
+    Everything outside one longest increasing subsequence (O(n log n), patience sorting):
+    an event moved alone is the one named, and two neighbours swapped are one break.
+    """
+    tails: list[int] = []  # tails[k]: the smallest last version of an increasing run of k+1
+    tail_index: list[int] = []
+    before: list[int] = [-1] * len(versions)
+    for index, version in enumerate(versions):
+        k = bisect_left(tails, version)
+        if k == len(tails):
+            tails.append(version)
+            tail_index.append(index)
+        else:
+            tails[k] = version
+            tail_index[k] = index
+        before[index] = tail_index[k - 1] if k else -1
+    kept: set[int] = set()
+    index = tail_index[-1] if tail_index else -1
+    while index >= 0:
+        kept.add(index)
+        index = before[index]
+    return set(range(len(versions))) - kept

@@ -20,6 +20,7 @@ from eventsourcing.persistence import (
     IntegrityError,
     InterfaceError,
     OperationalError,
+    PersistenceError,
     ProcessRecorder,
     StoredEvent,
     Tracking,
@@ -32,6 +33,7 @@ from domain.errors import Conflict, Damaged, InteractionRejected, NotFound
 from domain.fold.facts import Fact
 from domain.relationship import Recorded, Relationship, relationship_uuid
 from domain.retry import retry_call
+from domain.text import one_line
 from domain.transcoder import OrjsonTranscoder
 
 Outcome = Recorded | InteractionRejected
@@ -44,6 +46,19 @@ out with `domain.retry`, each with its own patience."""
 
 class CorruptRecord(Damaged):
     """A stored record no longer decodes: itself evidence of tampering or corruption."""
+
+
+class UnloadableRelationship(Damaged):
+    """A relationship whose stored events no longer rebuild its aggregate (a record
+    edited, retyped or moved behind relledger's back): nothing can be recorded to it."""
+
+    def __init__(self, relationship_id: str, error: Exception) -> None:
+        super().__init__(
+            f"relationship {relationship_id!r} cannot be loaded from the store "
+            f"({one_line(error)}): its stored events were altered; nothing was recorded "
+            "from this batch; run relledger verify"
+        )
+        self.relationship_id = relationship_id
 
 
 class UnknownRelationship(NotFound):
@@ -222,7 +237,7 @@ class RelationshipLedger(Application[UUID]):
 
     def _decide(self, item: Interaction, touched: dict[UUID, Relationship]) -> Outcome:
         aggregate_id = relationship_uuid(item.relationship_id)
-        relationship = touched.get(aggregate_id) or self._find(aggregate_id)
+        relationship = touched.get(aggregate_id) or self._find(item.relationship_id, aggregate_id)
         try:
             if relationship is None:
                 relationship = Relationship.open(item)
@@ -234,11 +249,18 @@ class RelationshipLedger(Application[UUID]):
         touched[aggregate_id] = relationship
         return outcome
 
-    def _find(self, aggregate_id: UUID) -> Relationship | None:
+    def _find(self, relationship_id: str, aggregate_id: UUID) -> Relationship | None:
         try:
             found: Relationship = self.repository.get(aggregate_id)
         except AggregateNotFoundError:
             return None
+        except PersistenceError:
+            raise  # the store's own errors: an outage is waited out by the caller
+        except Exception as error:
+            # The library rebuilds the aggregate from its stored events: one whose topic
+            # names another event class, or whose state was edited, fails in there with
+            # whatever that class raises (an assertion, a missing attribute, a bad topic).
+            raise UnloadableRelationship(relationship_id, error) from error
         return found
 
     def _forget(self, touched: dict[UUID, Relationship]) -> None:
@@ -265,6 +287,20 @@ class RelationshipLedger(Application[UUID]):
             except _UNREADABLE as error:
                 raise _unreadable(row, error).problem() from None
         return stored
+
+    def chain(self, aggregate_id: UUID) -> list[StoredInteraction | UnreadableRecord]:
+        """Every stored event of one aggregate in version order, a record that no longer
+        decodes included as such: what verification reads, which must report a damaged
+        record rather than stop at it (`history` stops)."""
+        found: list[StoredInteraction | UnreadableRecord] = []
+        for row in self.recorder.select_events(aggregate_id):
+            try:
+                found.append(
+                    self._stored(aggregate_id, row.originator_version, row.topic, row.state)
+                )
+            except _UNREADABLE as error:
+                found.append(_unreadable(row, error))
+        return found
 
     def _stored(
         self, aggregate_id: UUID, version: int, topic: str, state: bytes

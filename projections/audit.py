@@ -1,14 +1,54 @@
-"""`verify`: recompute every hash chain from the stored records and report each break."""
+"""`verify`: check every stored event against what relledger recorded, and report each break.
+
+For every stored event it checks:
+
+- its content against its chain hash, in version order (`domain.chain.ChainCursor`),
+  and that no version is missing;
+- its topic: the event class the library rebuilds the relationship with, which the hash
+  does not cover (an edited topic would otherwise pass, and the next recording to that
+  relationship fail);
+- that it names the relationship whose aggregate holds it: a record moved into another
+  relationship is reported where it is stored, naming whose it is, and the gap it left is
+  reported where it was, so records nobody touched are never blamed;
+- its place in the log: the read models fold the log in position order, so a
+  relationship whose events stand out of version order there is reported, once per
+  event that would have to move back (`domain.chain.misplaced`).
+
+Each problem is reported once, against the record that has it. The whole ledger is read
+in one pass over the log with a small state per relationship (memory grows with
+relationships, not events); a relationship found out of order in the log is read again
+by itself, in version order. One relationship alone is read by itself from the start.
+"""
 
 from __future__ import annotations
 
+from bisect import bisect_left
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
-from domain.chain import ChainBreak, ChainCursor
-from domain.ledger import RelationshipLedger, UnreadableRecord
-from domain.relationship import relationship_uuid
+from eventsourcing.utils import get_topic
+
+from domain.chain import ChainBreak, ChainCursor, misplaced
+from domain.errors import Damaged
+from domain.ledger import RelationshipLedger, StoredInteraction, UnreadableRecord
+from domain.relationship import Relationship, relationship_uuid
+from domain.text import quote
+from projections.eventlog import events_table, has_events_table, log_order
+from projections.view import RelationshipView, open_view
+
+OPENED_TOPIC = get_topic(Relationship.Opened)  # type: ignore[attr-defined]  # made by @event
+RECORDED_TOPIC = get_topic(Relationship.InteractionRecorded)
+
+
+def expected_topic(version: int) -> str:
+    """The topic relledger stores an event under: a relationship opens with version 1."""
+    return OPENED_TOPIC if version == 1 else RECORDED_TOPIC
+
+
+class LedgerMissing(Damaged):
+    """The store has no events table: nothing to verify, and nothing is intact."""
 
 
 @dataclass
@@ -21,6 +61,13 @@ class VerifyReport:
     @property
     def intact(self) -> bool:
         return not self.breaks
+
+    def summary(self) -> str:
+        """One line: what was checked and what was found."""
+        if self.records == 0:
+            return "no interactions recorded yet: nothing to verify"
+        verdict = "intact" if self.intact else f"{len(self.breaks)} break(s)"
+        return f"{self.records} records in {self.relationships} relationships: {verdict}"
 
     def view(self) -> dict[str, Any]:
         """The JSON shape of `verify --json` (and of the HTTP API's verify routes)."""
@@ -36,29 +83,176 @@ class VerifyReport:
         }
 
 
-def verify_ledger(ledger: RelationshipLedger, relationship_id: str | None = None) -> VerifyReport:
+Stored = StoredInteraction | UnreadableRecord
+
+
+class _Chain:
+    """What verification holds for one aggregate: its chain so far and what it found."""
+
+    __slots__ = ("aggregate_id", "cursor", "findings", "head", "last_version", "name", "reread")
+
+    def __init__(self, aggregate_id: UUID) -> None:
+        self.aggregate_id = aggregate_id
+        self.name: str | None = None
+        """Its relationship, once one of its own records named it."""
+        self.cursor = ChainCursor()
+        self.findings: list[tuple[int, str]] = []
+        self.head: str | None = None
+        self.last_version = 0
+        self.reread = False
+        """Out of version order in the log: checked again by itself once the log is read."""
+
+    def add(self, stored: Stored) -> None:
+        """The aggregate's next stored event, in version order."""
+        if isinstance(stored, UnreadableRecord):
+            self.findings.append((stored.version, f"unreadable: {stored.error}"))
+            self.cursor.skip(stored.version)
+            return
+        if relationship_uuid(stored.relationship_id) != self.aggregate_id:
+            event_id = quote(stored.record.get("event_id"))
+            self.findings.append(
+                (
+                    stored.version,
+                    f"holds a record of {quote(stored.relationship_id)} (event {event_id}): "
+                    "moved here from that relationship",
+                )
+            )
+            return  # not part of this chain: the record after it finds the gap
+        self.name = stored.relationship_id
+        expected = expected_topic(stored.version)
+        if stored.topic != expected:
+            self.findings.append(
+                (
+                    stored.version,
+                    f"stored as the wrong kind of event ({stored.topic}, where relledger "
+                    f"records {expected}): its topic was edited",
+                )
+            )
+        problem = self.cursor.check(stored.chain_entry())
+        if problem is not None:
+            self.findings.append((stored.version, problem))
+        self.head = stored.chain_hash
+
+    def check_log_order(self, placed: list[tuple[int, int]], foreign: set[int]) -> None:
+        """Report each of its own events that stands out of version order in the log
+        (`placed`: position and version of each, in log order)."""
+        own = [(position, version) for position, version in placed if version not in foreign]
+        versions = [version for _, version in own]
+        moved = misplaced(versions)
+        kept = [index for index in range(len(own)) if index not in moved]
+        for index in sorted(moved):
+            position, version = own[index]
+            at = bisect_left(kept, index)  # the kept events around it: one is on its wrong side
+            if at > 0 and versions[kept[at - 1]] > version:
+                where = f"after #{versions[kept[at - 1]]}"
+            else:
+                where = f"before #{versions[kept[at]]}"
+            self.findings.append(
+                (
+                    version,
+                    f"out of order in the log: stored at position {position}, {where}; "
+                    "the read models fold the log in this order",
+                )
+            )
+
+    def breaks(self) -> list[ChainBreak]:
+        name = self.name or f"(aggregate {self.aggregate_id})"
+        return [ChainBreak(name, version, problem) for version, problem in self.findings]
+
+
+def verify_ledger(
+    ledger: RelationshipLedger,
+    relationship_id: str | None = None,
+    *,
+    view: RelationshipView | None = None,
+) -> VerifyReport:
     """Check all relationships (or one); `heads` holds each chain's last hash for anchoring.
 
-    Streams the log once, keeping one `ChainCursor` per relationship: memory grows
-    with the number of relationships, never with the number of events.
+    Raises `LedgerMissing` when the store has no events table at all.
     """
-    cursors: dict[UUID, ChainCursor] = {}
+    view = view or open_view(ledger)
+    if relationship_id is not None:
+        return verify_relationship(ledger, relationship_id, view=view)
+    _require_events_table(view, ledger)
+    chains: dict[UUID, _Chain] = {}
     report = VerifyReport()
-    wanted = None if relationship_id is None else relationship_uuid(relationship_id)
     for stored in ledger.scan():
-        if wanted is not None and stored.aggregate_id != wanted:
-            continue
         report.records += 1
-        if isinstance(stored, UnreadableRecord):
-            report.breaks.append(
-                ChainBreak(str(stored.aggregate_id), stored.version, f"unreadable: {stored.error}")
-            )
+        chain = chains.get(stored.aggregate_id)
+        if chain is None:
+            chain = chains[stored.aggregate_id] = _Chain(stored.aggregate_id)
+        if chain.reread:
             continue
-        cursor = cursors.get(stored.aggregate_id)
-        if cursor is None:
-            cursor = cursors[stored.aggregate_id] = ChainCursor(stored.relationship_id)
-        report.breaks.extend(cursor.check(stored.chain_entry()))
-        report.heads[cursor.relationship_id] = stored.chain_hash
-    report.relationships = len(cursors)
+        if stored.version < chain.last_version:  # out of version order in the log
+            chain.reread = True
+            continue
+        chain.last_version = stored.version
+        chain.add(stored)
+    for aggregate_id, chain in chains.items():
+        if chain.reread:
+            chains[aggregate_id] = _reread(ledger, view, aggregate_id, ledger.chain(aggregate_id))
+    return _report(chains.values(), report)
+
+
+def verify_relationship(
+    ledger: RelationshipLedger,
+    relationship_id: str,
+    *,
+    upto: int | None = None,
+    view: RelationshipView | None = None,
+) -> VerifyReport:
+    """Check one relationship's stored events (its first `upto`, if given) by themselves:
+    the events its aggregate holds, and their places in the log. No events: an empty
+    report (the caller says the relationship is unknown)."""
+    view = view or open_view(ledger)
+    _require_events_table(view, ledger)
+    aggregate_id = relationship_uuid(relationship_id)
+    stored = [one for one in ledger.chain(aggregate_id) if upto is None or one.version <= upto]
+    report = VerifyReport(records=len(stored))
+    if not stored:
+        return report
+    chain = _reread(ledger, view, aggregate_id, stored, upto)
+    return _report([chain], report)
+
+
+def _require_events_table(view: RelationshipView, ledger: RelationshipLedger) -> None:
+    if not has_events_table(view, ledger):
+        raise LedgerMissing(
+            f"the events table {events_table(ledger)} is missing: the ledger was removed, "
+            "or this is not a relledger store"
+        )
+
+
+def _reread(
+    ledger: RelationshipLedger,
+    view: RelationshipView,
+    aggregate_id: UUID,
+    stored: list[Stored],
+    upto: int | None = None,
+) -> _Chain:
+    """One aggregate checked by itself: its events in version order, then their places in
+    the log."""
+    chain = _Chain(aggregate_id)
+    for one in stored:
+        chain.add(one)
+    foreign = {
+        one.version
+        for one in stored
+        if isinstance(one, StoredInteraction)
+        and relationship_uuid(one.relationship_id) != aggregate_id
+    }
+    placed = log_order(view, ledger, aggregate_id)
+    if upto is not None:
+        placed = [(position, version) for position, version in placed if version <= upto]
+    chain.check_log_order(placed, foreign)
+    return chain
+
+
+def _report(chains: Iterable[_Chain], report: VerifyReport) -> VerifyReport:
+    for chain in chains:
+        report.relationships += 1
+        report.breaks.extend(chain.breaks())
+        if chain.name is not None and chain.head is not None:
+            report.heads[chain.name] = chain.head
     report.breaks.sort(key=lambda found: (found.relationship_id, found.version))
     return report

@@ -76,11 +76,16 @@ class RelationshipView(TrackingRecorder):
                 (PROJECTION,),
             )
             row = cursor.fetchone()
-            if row is not None and not self._has_view(cursor, STABLE_NAMES["quarantine"]):
+            if row is not None and not self._has_relation(cursor, STABLE_NAMES["quarantine"]):
                 live = self.generation(row["generation"])
                 self.execute_all(cursor, [*live.create(), *live.point_views()])
 
-    def _has_view(self, cursor: Any, name: str) -> bool:
+    def has_relation(self, name: str) -> bool:
+        """Whether a table or view `name` exists in this store (its schema, on PostgreSQL)."""
+        with self.datastore.transaction(commit=False) as cursor:
+            return self._has_relation(cursor, name)
+
+    def _has_relation(self, cursor: Any, name: str) -> bool:
         if self.dialect.is_postgres:
             cursor.execute("SELECT to_regclass(%s) AS found", (self.dialect.name(name),))
         else:
