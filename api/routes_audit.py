@@ -1,7 +1,10 @@
 """Routes that audit from the stored events themselves (role `auditor`).
 
 `replay` uses the live policy, or another the store knows by its version name
-(`/v1/policies` lists them); the server reads no policy files on a client's behalf.
+(`/v1/policies` lists them); the server reads no policy files on a client's behalf. It
+verifies the events it replays first, as `relledger replay` does: a broken history is a
+409 naming the break, unless the client asks for `verify=false` (then `verified` is
+false in the answer).
 A verify answer is 200 whether or not the chains are intact: `intact` and `breaks`
 are the finding.
 """
@@ -35,9 +38,19 @@ def replay(
     policy: Annotated[
         str | None, Query(description="A policy the store knows, by version (default: live).")
     ] = None,
+    verify: Annotated[
+        bool,
+        Query(
+            description="Verify the events replayed first (409 if they fail); false replays "
+            "them anyway, answered with `verified: false`."
+        ),
+    ] = True,
 ) -> dict[str, Any]:
-    """The relationship recomputed from its stored events (the standing's shape)."""
-    return store.service.replay(rel, as_of=as_of, version=version, policy_name=policy)
+    """The relationship recomputed from its stored events (the standing's shape, and
+    `verified`)."""
+    return store.service.replay(
+        rel, as_of=as_of, version=version, policy_name=policy, verify=verify
+    )
 
 
 @router.get("/v1/relationships/{relationship_id}/events")

@@ -31,7 +31,7 @@ from uuid import UUID
 from eventsourcing.utils import get_topic
 
 from domain.chain import ChainBreak, ChainCursor, misplaced
-from domain.errors import Damaged
+from domain.errors import Damaged, Unverified
 from domain.ledger import RelationshipLedger, StoredInteraction, UnreadableRecord
 from domain.relationship import Relationship, relationship_uuid
 from domain.text import quote
@@ -49,6 +49,21 @@ def expected_topic(version: int) -> str:
 
 class LedgerMissing(Damaged):
     """The store has no events table: nothing to verify, and nothing is intact."""
+
+
+class ChainBroken(Unverified):
+    """A relationship's stored events fail verification: anything folded from them is
+    folded from a history nobody can vouch for."""
+
+    def __init__(self, relationship_id: str, breaks: list[ChainBreak]) -> None:
+        more = f" (and {len(breaks) - 1} more break(s))" if len(breaks) > 1 else ""
+        super().__init__(
+            f"{breaks[0]}{more}: the history of {quote(relationship_id)} fails "
+            "verification, so it is not replayed (relledger verify lists every break; an "
+            "unverified replay shows it anyway)"
+        )
+        self.relationship_id = relationship_id
+        self.breaks = breaks
 
 
 @dataclass

@@ -1,6 +1,10 @@
 """The JSON shapes that `show`, `replay`, `trust-history`, `phase-history` and the
 stored-events listing promise, over the CLI and HTTP alike.
 
+A replay answers the standing's shape plus `verified`: whether the relationship's stored
+events passed verification before they were folded (an unverified replay is one asked
+for as such, to look at a history that fails it).
+
 Trust and the fairness index are numbers rounded to 4 places; money is decimal text.
 """
 
@@ -59,6 +63,12 @@ def standing_view(relationship_id: str, standing: Standing) -> dict[str, Any]:
         if standing.parties is None
         else {"supplier": standing.parties[0], "customer": standing.parties[1]},
     }
+
+
+def replay_view(relationship_id: str, standing: Standing, *, verified: bool) -> dict[str, Any]:
+    """The standing recomputed from the stored events (`replay --json`): the `show --json`
+    shape, and whether the events were verified before they were folded."""
+    return {**standing_view(relationship_id, standing), "verified": verified}
 
 
 def trust_change_view(change: TrustChange) -> dict[str, Any]:

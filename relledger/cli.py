@@ -10,12 +10,12 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import Annotated, Any, BinaryIO
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
 from consumers.jsonl import (
@@ -161,29 +161,39 @@ def replay(
     policy: Annotated[
         Path | None, typer.Option(help="Score with this policy file instead of the live one.")
     ] = None,
+    verify: Annotated[
+        bool,
+        typer.Option(
+            "--verify/--no-verify",
+            help="Verify the events replayed first, and refuse (exit 1) if they fail; "
+            "--no-verify replays them anyway, labelled unverified.",
+        ),
+    ] = True,
     json: JsonFlag = False,
 ) -> None:
-    """Audit replay: recompute a relationship from its stored events alone."""
-    _replay_command(ctx, relationship_id, json, timestamp(as_of), version, policy)
-
-
-def _replay_command(
-    ctx: typer.Context,
-    relationship_id: str,
-    as_json: bool,
-    as_of: datetime | None = None,
-    version: int | None = None,
-    policy_file: Path | None = None,
-) -> None:
+    """Audit replay: recompute a relationship from its stored events alone, once they verify."""
+    moment = timestamp(as_of)
     view: dict[str, Any] = run(
         lambda: ctx.obj.service().replay(
-            relationship_id, as_of=as_of, version=version, policy_file=policy_file
+            relationship_id,
+            as_of=moment,
+            version=version,
+            policy_file=policy,
+            verify=verify,
         )
     )
-    if as_json:
+    if json:
         render.print_json(view)
         return
-    limits = [f"as of {as_of.isoformat()}" if as_of else "", f"first {version}" if version else ""]
+    if not view["verified"]:
+        render.err.print(
+            f"[yellow]unverified:[/] replayed from the stored events of "
+            f"{escape(relationship_id)} without verifying them (relledger verify checks them)"
+        )
+    limits = [
+        f"as of {moment.isoformat()}" if moment else "",
+        f"first {version}" if version else "",
+    ]
     title = " ".join([relationship_id, *filter(None, limits)])
     render.out.print(render.standing_table(view, title))
 

@@ -23,12 +23,12 @@ from domain.errors import NotFound
 from domain.ledger import Outcome, RelationshipLedger, UnknownRelationship
 from domain.policy import Policy
 from projections import queries
-from projections.audit import VerifyReport, verify_ledger
+from projections.audit import ChainBroken, VerifyReport, verify_ledger, verify_relationship
 from projections.projector import CatchUp, Projector
 from projections.rebuild import RebuildReport, rebuild
 from projections.replay import replay_relationship
 from projections.view import RelationshipView, open_view
-from projections.views import standing_view, stored_interaction_view
+from projections.views import replay_view, stored_interaction_view
 from service.keys import KeyRing
 from service.policies import load_policy
 from service.schema import require_migrated
@@ -209,12 +209,26 @@ class LedgerService:
         version: int | None = None,
         policy_file: Path | None = None,
         policy_name: str | None = None,
+        verify: bool = True,
     ) -> dict[str, Any]:
-        """The relationship recomputed from its stored events (the `show --json` shape),
-        under a policy file, a policy the store knows by name, or else the live one."""
+        """The relationship recomputed from its stored events (the `show --json` shape and
+        `verified`), under a policy file, a policy the store knows by name, or else the
+        live one.
+
+        The events replayed (its first `version`, or all) are verified first: a break
+        raises `ChainBroken` naming it. `verify=False` folds them anyway, and the answer
+        says `"verified": false`."""
         policy = load_policy(policy_file) if policy_file is not None else self._known(policy_name)
+        if verify:
+            checked = verify_relationship(
+                self.ledger, relationship_id, upto=version, view=self.view
+            )
+            if checked.records == 0:
+                raise UnknownRelationship(relationship_id)
+            if not checked.intact:
+                raise ChainBroken(relationship_id, checked.breaks)
         found = replay_relationship(self.ledger, relationship_id, policy, as_of=as_of, upto=version)
-        return standing_view(relationship_id, found.standing)
+        return replay_view(relationship_id, found.standing, verified=verify)
 
     def events(self, relationship_id: str, *, offset: int, limit: int) -> dict[str, Any]:
         """A page of its stored interactions in chain order (`items`, `total`, `next`:
@@ -243,7 +257,7 @@ class LedgerService:
 
     def verify(self, relationship_id: str | None = None) -> VerifyReport:
         """Every hash chain recomputed (or one relationship's: NotFound if unknown)."""
-        report = verify_ledger(self.ledger, relationship_id)
+        report = verify_ledger(self.ledger, relationship_id, view=self.view)
         if relationship_id is not None and report.relationships == 0:
             raise UnknownRelationship(relationship_id)
         return report
