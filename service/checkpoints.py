@@ -205,9 +205,10 @@ class StoredComparison:
     def __str__(self) -> str:
         if self.problem is not None:
             return f"{self.problem} (the latest checkpoint kept in the store)"
+        kept = self.checkpoint
         return (
-            f"the ledger extends the latest checkpoint kept in the store, {self.checkpoint} "
-            "(compared by root; its signature is not checked without the public key)"
+            f"the ledger extends the latest checkpoint kept in the store ({kept.size} records "
+            f"signed by {kept.key_id} at {kept.time}), compared by root only"
         )
 
 
@@ -494,6 +495,12 @@ def verify_proof(proof_path: Path, checkpoint_path: Path, public_key: Path) -> P
             f"root of {checkpoint}: the entry, its index or the path was changed"
         )
     return ProvenEntry(proof, checkpoint)
+
+
+def verify_view(report: VerifyReport, stored: StoredComparison | None) -> dict[str, Any]:
+    """`verify --json` for the whole ledger: the chains' report, and how the ledger
+    compares with the latest checkpoint kept in the store (null when none is kept)."""
+    return {**report.view(), "checkpoint": None if stored is None else stored.view()}
 
 
 def read_document(path: Path, what: str) -> Any:

@@ -34,7 +34,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 
 from domain.errors import Conflict, Invalid
-from domain.text import one_line
 
 KEY_ID_BYTES = 16
 PUBLIC_SUFFIX = ".pub"
@@ -136,7 +135,7 @@ def load_signing_key(path: Path) -> SigningKey:
         private = serialization.load_pem_private_key(_read(path, "signing key"), password=None)
     except (ValueError, TypeError, UnsupportedAlgorithm) as error:
         raise UnreadableKeyFile(
-            f"{path}: not an unencrypted Ed25519 private key in PEM PKCS#8 ({one_line(error)})"
+            f"{path}: not an unencrypted Ed25519 private key in PEM PKCS#8 ({type(error).__name__})"
         ) from None
     if not isinstance(private, Ed25519PrivateKey):
         raise UnreadableKeyFile(f"{path}: a private key, but not an Ed25519 one")
@@ -149,7 +148,8 @@ def load_public_key(path: Path) -> PublicKey:
         public = serialization.load_pem_public_key(_read(path, "public key"))
     except (ValueError, UnsupportedAlgorithm) as error:
         raise UnreadableKeyFile(
-            f"{path}: not an Ed25519 public key in PEM SubjectPublicKeyInfo ({one_line(error)})"
+            f"{path}: not an Ed25519 public key in PEM SubjectPublicKeyInfo "
+            f"({type(error).__name__})"
         ) from None
     if not isinstance(public, Ed25519PublicKey):
         raise UnreadableKeyFile(f"{path}: a public key, but not an Ed25519 one")
