@@ -14,12 +14,18 @@ from __future__ import annotations
 from uuid import UUID
 
 from domain.ledger import RelationshipLedger
+from projections.tables import Dialect
 from projections.view import RelationshipView
 
 
 def events_table(ledger: RelationshipLedger) -> str:
     """The name of the library's events table (without its schema)."""
     return str(getattr(ledger.recorder, "events_table_name", "stored_events"))
+
+
+def position_column(dialect: Dialect) -> str:
+    """The column holding an event's position in the log."""
+    return "notification_id" if dialect.is_postgres else "rowid"
 
 
 def has_events_table(view: RelationshipView, ledger: RelationshipLedger) -> bool:
@@ -31,7 +37,7 @@ def log_order(
 ) -> list[tuple[int, int]]:
     """(position, version) of each stored event of one aggregate, in log order."""
     dialect = view.dialect
-    position = "notification_id" if dialect.is_postgres else "rowid"
+    position = position_column(dialect)
     key: UUID | str = aggregate_id if dialect.is_postgres else aggregate_id.hex
     rows = view.query(
         f"SELECT {position} AS position, originator_version AS version "

@@ -24,6 +24,7 @@ from projections.rows import (
     standing_from_row,
     trust_change_from_row,
 )
+from projections.tracking import positions
 from projections.view import RelationshipView
 from projections.views import number
 
@@ -245,6 +246,8 @@ class Status:
     quarantined: int = 0
     quarantine: list[Quarantined] = field(default_factory=list)
     """The first quarantined relationships, in log order (`quarantined` counts them all)."""
+    problem: str | None = None
+    """Why the read models cannot go on from their tracking record, if they cannot."""
 
     @property
     def lag(self) -> int:
@@ -261,13 +264,23 @@ class Status:
             "lag": self.lag,
             "quarantined": self.quarantined,
             "quarantine": [held.view() for held in self.quarantine],
+            "problem": self.problem,
         }
 
 
 def status(view: RelationshipView, ledger: RelationshipLedger, *, limit: int = 100) -> Status:
-    """Which generation is live, under which policy, how far behind the log it is, and
-    which relationships are quarantined (up to `limit` of them listed)."""
+    """Which generation is live, under which policy, how far behind the log it is, which
+    relationships are quarantined (up to `limit` of them listed), and whether its tracking
+    record contradicts its rows or the log (`problem`)."""
     live = view.require_live()
-    position = view.max_tracking_id(view.generation(live.generation).tracking_name) or 0
+    found = positions(view, ledger, view.generation(live.generation))
     count, listed = quarantine(view, limit=limit)
-    return Status(live.generation, live.policy().version, position, ledger.head(), count, listed)
+    return Status(
+        live.generation,
+        live.policy().version,
+        found.tracked,
+        found.head,
+        count,
+        listed,
+        found.problem(),
+    )

@@ -10,6 +10,16 @@ after the comparison. `check` only compares, and leaves the live tables alone.
 Quarantine lives per generation, so a rebuild tries every quarantined relationship
 again from its first event; the report lists those the new generation still
 quarantines (and, as differences, those quarantined in one generation only).
+
+The queries read the live generation through the stable views, so a view redefined by
+hand would make them show other figures than either generation holds: the views are
+checked against the definition relledger gives them, a redefined one is reported (and
+fails `check`), and the switch puts every view back.
+
+A live generation whose tracking record contradicts its rows or the log cannot be
+brought to a common position to compare with (`projections.tracking`): the rebuild
+refuses it and names `from_zero`, which builds a new generation from position 0 and
+switches to it without comparing, whatever the old one's tracking says.
 """
 
 from __future__ import annotations
@@ -19,7 +29,7 @@ from typing import Any
 
 from eventsourcing.persistence import OperationalError, ProgrammingError
 
-from domain.errors import Conflict, PolicyError
+from domain.errors import Conflict, Invalid, PolicyError
 from domain.ledger import RelationshipLedger
 from domain.policy import Policy
 from domain.retry import retry_call
@@ -27,7 +37,8 @@ from projections.digest import Difference, compare, compare_quarantine, quaranti
 from projections.projector import Progress, Projector
 from projections.quarantine import Quarantined
 from projections.tables import Generation
-from projections.view import RelationshipView
+from projections.tracking import check_tracking
+from projections.view import Live, RelationshipView
 
 MOVING_PATIENCE_S = 10.0
 """How long a rebuild keeps comparing again while the live read models move under it."""
@@ -53,6 +64,16 @@ class RebuildReport:
     switched: bool = False
     quarantined: list[Quarantined] = field(default_factory=list)
     """Relationships the new generation still quarantines (the events never change)."""
+    redefined_views: list[str] = field(default_factory=list)
+    """Stable views that were not relledger's definition (the switch puts them back)."""
+    from_zero: bool = False
+    """Built from position 0 and switched to without comparing with the old generation."""
+
+    @property
+    def consistent(self) -> bool:
+        """What the queries read was what a fresh fold gives (no difference, no view
+        redefined)."""
+        return not self.differences and not self.redefined_views
 
     def summary(self) -> str:
         """One sentence: what was rebuilt, how it compared, what is live now."""
@@ -61,15 +82,30 @@ class RebuildReport:
             if self.switched
             else f"generation {self.old_generation} left live (--check)"
         )
-        compared = (
-            f"{len(self.differences)} difference(s) from generation "
-            f"{self.old_generation} (policy {self.old_policy})"
-        )
+        if self.from_zero:
+            compared = f"not compared with generation {self.old_generation} (--from-zero)"
+        else:
+            compared = (
+                f"{len(self.differences)} difference(s) from generation "
+                f"{self.old_generation} (policy {self.old_policy})"
+            )
+        if self.redefined_views:
+            compared += f", {len(self.redefined_views)} view(s) redefined"
         return (
             f"rebuilt {self.relationships} relationships up to position {self.position} "
             f"under policy {self.new_policy}: {compared}; {outcome}; "
             f"{len(self.quarantined)} still quarantined"
         )
+
+    def view_problems(self) -> list[str]:
+        """One line per redefined view."""
+        repair = "the switch put it back" if self.switched else "a rebuild puts it back"
+        return [
+            f"view {name}: not the definition relledger gives it (redefined, replaced or "
+            f"dropped by hand), so the queries do not read generation "
+            f"{self.old_generation} as it is; {repair}"
+            for name in self.redefined_views
+        ]
 
     def view(self, limit: int = 100) -> dict[str, Any]:
         """The JSON shape `projections rebuild --json` prints (at most `limit` listed)."""
@@ -85,6 +121,8 @@ class RebuildReport:
                 for d in self.differences
             ],
             "switched": self.switched,
+            "from_zero": self.from_zero,
+            "redefined_views": self.redefined_views,
             "quarantined": len(self.quarantined),
             "quarantine": [held.view() for held in self.quarantined[:limit]],
         }
@@ -96,9 +134,18 @@ def rebuild(
     policy: Policy | None = None,
     *,
     check: bool = False,
+    from_zero: bool = False,
     on_progress: Progress | None = None,
 ) -> RebuildReport:
-    """Build, compare, and (unless `check`) switch; `policy` None keeps the live one."""
+    """Build, compare, and (unless `check`) switch; `policy` None keeps the live one.
+
+    `from_zero` builds and switches without comparing (the old generation's tracking
+    may be anything); otherwise a damaged tracking record raises `TrackingDamaged`."""
+    if check and from_zero:
+        raise Invalid(
+            "a check compares with the live read models and a rebuild --from-zero replaces "
+            "them without comparing: ask for one or the other"
+        )
     live = view.require_live()
     new_policy = policy or live.policy()
     old = view.generation(live.generation)
@@ -108,12 +155,18 @@ def rebuild(
             f"live {policy.version!r}: give the new rules a new version, so every figure "
             "keeps naming the rules that produced it"
         )
+    if not from_zero:
+        check_tracking(view, ledger, old)
     new = view.allocate()
     report = RebuildReport(live.generation, new.number, live.policy().version, new_policy.version)
+    report.redefined_views = view.redefined_views(old)
+    report.from_zero = from_zero
     building = Projector(ledger, view, target=(new, new_policy))
-    following = Projector(ledger, view, target=(old, live.policy()))
     try:
         building.catch_up(on_progress=on_progress)
+        if from_zero:
+            return _switch_from_zero(view, report, live, new, new_policy)
+        following = Projector(ledger, view, target=(old, live.policy()))
 
         def compare_and_finish() -> RebuildReport:
             position = max(building.catch_up().position, following.catch_up().position)
@@ -150,6 +203,30 @@ def rebuild(
     except BaseException:
         _discard(view, new)
         raise
+
+
+def _switch_from_zero(
+    view: RelationshipView,
+    report: RebuildReport,
+    live: Live,
+    new: Generation,
+    policy: Policy,
+) -> RebuildReport:
+    """Make the new generation live as far as it got: whatever was recorded meanwhile,
+    the projector goes on from its own tracking record after the switch."""
+    report.relationships = _count(view, new)
+    report.quarantined = quarantine_of(view, new)
+    with view.transaction() as cursor:
+        now = view.claim(cursor)
+        if now.generation != live.generation:
+            raise RebuildRaced(
+                f"another rebuild made generation {now.generation} live meanwhile; "
+                "this one is discarded"
+            )
+        report.position = view.position(cursor, new)
+        view.switch(cursor, new, policy)
+        report.switched = True
+    return report
 
 
 def _discard(view: RelationshipView, generation: Generation) -> None:

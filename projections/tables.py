@@ -191,10 +191,18 @@ class Generation:
         """Make the stable view names show this generation."""
         statements = []
         for kind, stable in STABLE_NAMES.items():
-            view = self.dialect.name(stable)
-            statements.append(f"DROP VIEW IF EXISTS {view}")
-            statements.append(f"CREATE VIEW {view} AS SELECT * FROM {self.table(kind)}")
+            statements.append(f"DROP VIEW IF EXISTS {self.dialect.name(stable)}")
+            statements.append(self.view_definition(kind))
         return statements
+
+    def view_definition(self, kind: str) -> str:
+        """The statement that makes a stable view show this generation's table: every
+        query reads through it, so `RelationshipView.redefined_views` holds the views in
+        the database to exactly this."""
+        return (
+            f"CREATE VIEW {self.dialect.name(STABLE_NAMES[kind])} AS "
+            f"SELECT * FROM {self.table(kind)}"
+        )
 
     def insert(self, kind: str) -> str:
         columns = COLUMNS[kind]

@@ -93,6 +93,38 @@ class RelationshipView(TrackingRecorder):
         row = cursor.fetchone()
         return row is not None and row["found"] is not None
 
+    def redefined_views(self, generation: Generation) -> list[str]:
+        """The stable views that are not exactly the definition relledger gives them for
+        `generation` (`Generation.view_definition`): dropped, replaced by a table, or
+        redefined by hand, so that the queries would read something else than its rows."""
+        with self.datastore.transaction(commit=False) as cursor:
+            return [
+                stable
+                for kind, stable in STABLE_NAMES.items()
+                if not self._defined_as(cursor, stable, generation.view_definition(kind))
+            ]
+
+    def _defined_as(self, cursor: Any, stable: str, definition: str) -> bool:
+        """SQLite keeps a view's statement as it was given; PostgreSQL keeps a normalised
+        form, compared with that of the same definition made as a temporary view in this
+        (rolled back) transaction."""
+        if not self.dialect.is_postgres:
+            self._execute(
+                cursor, "SELECT sql FROM sqlite_master WHERE type = 'view' AND name = ?", (stable,)
+            )
+            row = cursor.fetchone()
+            return row is not None and row["sql"] == definition
+        expected = "pg_temp.relledger_expected_view"
+        cursor.execute(f"DROP VIEW IF EXISTS {expected}")
+        cursor.execute(
+            definition.replace(f"VIEW {self.dialect.name(stable)} ", f"TEMP VIEW {expected} ", 1)
+        )
+        cursor.execute(
+            "SELECT pg_get_viewdef(to_regclass(%s)) = pg_get_viewdef(to_regclass(%s)) AS same",
+            (self.dialect.name(stable), expected),
+        )
+        return bool(cursor.fetchone()["same"])
+
     def generation(self, number: int) -> Generation:
         return Generation(number, self.dialect)
 
@@ -265,11 +297,11 @@ class RelationshipView(TrackingRecorder):
         self.execute_all(cursor, generation.drop())
         self._execute(
             cursor,
-            f"DELETE FROM {self._tracking_table()} WHERE application_name = ?",
+            f"DELETE FROM {self.tracking_table()} WHERE application_name = ?",
             (generation.tracking_name,),
         )
 
-    def _tracking_table(self) -> str:
+    def tracking_table(self) -> str:
         """The library's tracking table (`tracking` on SQLite; named per app on PostgreSQL)."""
         return self.dialect.name(getattr(self, "tracking_table_name", "tracking"))
 

@@ -1,8 +1,10 @@
 """Commands answered from the read models, and the commands that keep them current.
 
 `show`, `list`, `trust-history`, `phase-history`, `at-risk` and `stats` read the
-live read models (and say so when those lag behind the log); `project` catches
-them up or follows the log; `projections rebuild` rebuilds them from zero.
+live read models (and say so when those lag behind the log, or cannot go on from their
+tracking record); `project` catches them up or follows the log; `projections rebuild`
+rebuilds them from zero (`--from-zero` without comparing, the repair for a damaged
+tracking record).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from projections.rebuild import RebuildReport
 from relledger import render
 from relledger.app import (
     EXIT_REJECTED,
+    EXIT_STORE,
     PANEL_QUERY,
     PANEL_READ_MODELS,
     JsonFlag,
@@ -300,7 +303,19 @@ def rebuild_command(
     ] = None,
     check: Annotated[
         bool,
-        typer.Option("--check", help="Only compare with a fresh fold; exit 1 on any difference."),
+        typer.Option(
+            "--check",
+            help="Only compare with a fresh fold (and check the views the queries read); "
+            "exit 1 on any difference.",
+        ),
+    ] = False,
+    from_zero: Annotated[
+        bool,
+        typer.Option(
+            "--from-zero",
+            help="Build from position 0 and switch without comparing, whatever the live "
+            "read models' tracking record says (the repair for a damaged one).",
+        ),
     ] = False,
     json: JsonFlag = False,
 ) -> None:
@@ -312,6 +327,7 @@ def rebuild_command(
             return ctx.obj.service().rebuild(  # type: ignore[no-any-return]
                 policy,
                 check=check,
+                from_zero=from_zero,
                 on_progress=lambda done, head: progress.update(task, completed=done, total=head),
             )
 
@@ -319,13 +335,15 @@ def rebuild_command(
     if json:
         render.print_json(report.view())
     else:
+        for problem in report.view_problems():
+            render.err.print(f"[yellow]differs[/] {escape(problem)}")
         for difference in report.differences[:20]:
             render.err.print(f"[yellow]differs[/] {escape(str(difference))}")
         if len(report.differences) > 20:
             render.err.print(f"... and {len(report.differences) - 20} more")
         render.out.print(report.summary())
         _list_quarantined(report.quarantined[:20], len(report.quarantined))
-    if check and report.differences:
+    if check and not report.consistent:
         raise typer.Exit(EXIT_REJECTED)
 
 
@@ -343,12 +361,17 @@ def status_command(
     found: queries.Status = run(lambda: ctx.obj.service().status(limit))
     if json:
         render.print_json(found.view())
+        if found.problem is not None:
+            raise typer.Exit(EXIT_STORE)
         return
     render.out.print(
         f"generation {found.generation}, policy {found.policy}: at {found.position} "
         f"of {found.head} ({found.lag} behind); {found.quarantined} quarantined"
     )
     _list_quarantined(found.quarantine, found.quarantined)
+    if found.problem is not None:
+        render.err.print(f"[red]damaged:[/] {escape(found.problem)}")
+        raise typer.Exit(EXIT_STORE)
 
 
 def _list_quarantined(listed: list[Quarantined], total: int) -> None:

@@ -27,6 +27,7 @@ from projections.audit import ChainBroken, VerifyReport, verify_ledger, verify_r
 from projections.projector import CatchUp, Projector
 from projections.rebuild import RebuildReport, rebuild
 from projections.replay import replay_relationship
+from projections.tracking import check_tracking
 from projections.view import RelationshipView, open_view
 from projections.views import replay_view, stored_interaction_view
 from service.keys import KeyRing
@@ -43,9 +44,11 @@ class Notes:
 
     lag: int
     quarantined: int
+    problem: str | None = None
+    """Why the read models cannot go on from their tracking record, if they cannot."""
 
     def lines(self) -> list[str]:
-        said = []
+        said = [] if self.problem is None else [self.problem]
         if self.lag:
             said.append(
                 f"the read models are {self.lag} events behind the log (run relledger project)"
@@ -125,8 +128,11 @@ class LedgerService:
     def catch_up(
         self, stop: threading.Event | None = None, on_progress: Progress | None = None
     ) -> CatchUp:
-        """Bring the read models up to the log's head."""
-        self.view.ensure_live(load_policy())
+        """Bring the read models up to the log's head (`TrackingDamaged` if their tracking
+        record contradicts their rows or the log: projecting would then fold events twice,
+        or skip them)."""
+        live = self.view.ensure_live(load_policy())
+        check_tracking(self.view, self.ledger, self.view.generation(live.generation))
         return self.projector.catch_up(on_progress=on_progress, stop=stop)
 
     def follow(
@@ -135,23 +141,39 @@ class LedgerService:
         interval: float,
         on_caught_up: Callable[[CatchUp], None] | None = None,
     ) -> None:
-        """Keep the read models current until `stop` is set (outages are waited out)."""
+        """Keep the read models current until `stop` is set (outages are waited out); their
+        tracking record is checked first, as `catch_up` does."""
+        live = self.view.require_live()
+        check_tracking(self.view, self.ledger, self.view.generation(live.generation))
         self.projector.follow(stop, interval, on_caught_up=on_caught_up)
 
     def notes(self) -> Notes:
         found = queries.status(self.view, self.ledger, limit=0)
-        return Notes(found.lag, found.quarantined)
+        return Notes(found.lag, found.quarantined, found.problem)
 
     def status(self, limit: int = 100) -> queries.Status:
         return queries.status(self.view, self.ledger, limit=limit)
 
     def rebuild(
-        self, policy_file: Path | None, *, check: bool, on_progress: Progress | None = None
+        self,
+        policy_file: Path | None,
+        *,
+        check: bool,
+        from_zero: bool = False,
+        on_progress: Progress | None = None,
     ) -> RebuildReport:
         """Fresh read models from the whole log, compared with the live ones and (unless
-        `check`) swapped in; `policy_file` applies another policy."""
+        `check`) swapped in; `policy_file` applies another policy. `from_zero` swaps them
+        in without comparing, whatever the live ones' tracking record says."""
         chosen = None if policy_file is None else load_policy(policy_file)
-        return rebuild(self.ledger, self.view, chosen, check=check, on_progress=on_progress)
+        return rebuild(
+            self.ledger,
+            self.view,
+            chosen,
+            check=check,
+            from_zero=from_zero,
+            on_progress=on_progress,
+        )
 
     # -- questions answered from the read models -------------------------------------------
 

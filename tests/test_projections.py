@@ -318,7 +318,7 @@ def test_damaged_tracking_fails_loudly_instead_of_spinning(
     with view.transaction() as cursor:  # someone sets the position back by hand
         cursor.execute(
             view.dialect.sql(
-                f"UPDATE {view._tracking_table()} SET notification_id = 50 "
+                f"UPDATE {view.tracking_table()} SET notification_id = 50 "
                 "WHERE application_name = ?"
             ),
             [tracking],
@@ -326,8 +326,13 @@ def test_damaged_tracking_fails_loudly_instead_of_spinning(
     with pytest.raises(IntegrityError):  # the history rows already exist: a damaged store
         Projector(ledger, view, page_size=100).catch_up()
     cli = CliRunner().invoke(app, ["--db", store_url, "project"])
-    assert cli.exit_code == 3 and "the store failed: IntegrityError" in cli.stderr
+    assert cli.exit_code == 3
+    assert "tracking record says 50" in cli.stderr
+    assert "run relledger projections rebuild --from-zero" in cli.stderr
     assert cli.exception is None or isinstance(cli.exception, SystemExit)  # no traceback
+    repaired = CliRunner().invoke(app, ["--db", store_url, "projections", "rebuild", "--from-zero"])
+    assert repaired.exit_code == 0, repaired.output
+    _assert_equal_to_replay(ledger, view)
 
 
 def test_a_rebuild_never_reuses_a_generation_and_a_raced_one_is_told(
