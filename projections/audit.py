@@ -30,7 +30,7 @@ from uuid import UUID
 
 from eventsourcing.utils import get_topic
 
-from domain.chain import ChainBreak, ChainCursor, misplaced
+from domain.chain import ChainBreak, ChainCursor, ChainEntry, link, misplaced
 from domain.errors import Damaged, Unverified
 from domain.ledger import RelationshipLedger, StoredInteraction, UnreadableRecord
 from domain.relationship import Relationship, relationship_uuid
@@ -104,14 +104,25 @@ Stored = StoredInteraction | UnreadableRecord
 class _Chain:
     """What verification holds for one aggregate: its chain so far and what it found."""
 
-    __slots__ = ("aggregate_id", "cursor", "findings", "head", "last_version", "name", "reread")
+    __slots__ = (
+        "aggregate_id",
+        "cursor",
+        "findings",
+        "foreign",
+        "head",
+        "last_version",
+        "name",
+        "reread",
+    )
 
-    def __init__(self, aggregate_id: UUID) -> None:
+    def __init__(self, aggregate_id: UUID, name: str | None = None) -> None:
         self.aggregate_id = aggregate_id
-        self.name: str | None = None
-        """Its relationship, once one of its own records named it."""
+        self.name = name
+        """Its relationship: asked for by name, or once one of its own records named it."""
         self.cursor = ChainCursor()
         self.findings: list[tuple[int, str]] = []
+        self.foreign: set[int] = set()
+        """Versions holding another relationship's record."""
         self.head: str | None = None
         self.last_version = 0
         self.reread = False
@@ -124,6 +135,8 @@ class _Chain:
             self.cursor.skip(stored.version)
             return
         if relationship_uuid(stored.relationship_id) != self.aggregate_id:
+            if self._renamed(stored):
+                return
             event_id = quote(stored.record.get("event_id"))
             self.findings.append(
                 (
@@ -132,6 +145,7 @@ class _Chain:
                     "moved here from that relationship",
                 )
             )
+            self.foreign.add(stored.version)
             return  # not part of this chain: the record after it finds the gap
         self.name = stored.relationship_id
         expected = expected_topic(stored.version)
@@ -148,10 +162,30 @@ class _Chain:
             self.findings.append((stored.version, problem))
         self.head = stored.chain_hash
 
-    def check_log_order(self, placed: list[tuple[int, int]], foreign: set[int]) -> None:
+    def _renamed(self, stored: StoredInteraction) -> bool:
+        """Whether `stored` is this chain's next record with only its relationship_id
+        edited (then it is reported as such, and the chain goes on through it)."""
+        name, cursor = self.name, self.cursor
+        if name is None or cursor.previous is None or stored.version != cursor.expected_version:
+            return False
+        own = {**stored.record, "relationship_id": name}
+        if link(cursor.previous, own) != stored.chain_hash:
+            return False
+        self.findings.append(
+            (
+                stored.version,
+                f"names {quote(stored.relationship_id)} instead of {quote(name)}: its "
+                "relationship_id was edited",
+            )
+        )
+        cursor.check(ChainEntry(stored.version, own, stored.chain_hash))
+        self.head = stored.chain_hash
+        return True
+
+    def check_log_order(self, placed: list[tuple[int, int]]) -> None:
         """Report each of its own events that stands out of version order in the log
         (`placed`: position and version of each, in log order)."""
-        own = [(position, version) for position, version in placed if version not in foreign]
+        own = [(p, version) for p, version in placed if version not in self.foreign]
         versions = [version for _, version in own]
         moved = misplaced(versions)
         kept = [index for index in range(len(own)) if index not in moved]
@@ -226,7 +260,7 @@ def verify_relationship(
     report = VerifyReport(records=len(stored))
     if not stored:
         return report
-    chain = _reread(ledger, view, aggregate_id, stored, upto)
+    chain = _reread(ledger, view, aggregate_id, stored, upto, name=relationship_id)
     return _report([chain], report)
 
 
@@ -244,22 +278,18 @@ def _reread(
     aggregate_id: UUID,
     stored: list[Stored],
     upto: int | None = None,
+    *,
+    name: str | None = None,
 ) -> _Chain:
     """One aggregate checked by itself: its events in version order, then their places in
     the log."""
-    chain = _Chain(aggregate_id)
+    chain = _Chain(aggregate_id, name)
     for one in stored:
         chain.add(one)
-    foreign = {
-        one.version
-        for one in stored
-        if isinstance(one, StoredInteraction)
-        and relationship_uuid(one.relationship_id) != aggregate_id
-    }
     placed = log_order(view, ledger, aggregate_id)
     if upto is not None:
         placed = [(position, version) for position, version in placed if version <= upto]
-    chain.check_log_order(placed, foreign)
+    chain.check_log_order(placed)
     return chain
 
 

@@ -76,7 +76,9 @@ def test_verify_of_an_empty_store_says_there_is_nothing_to_verify(store_url: str
         service.close()
     assert report.intact and report.records == 0
     assert report.summary() == "no interactions recorded yet: nothing to verify"
-    assert _cli(store_url, "verify").exit_code == 0
+    result = _cli(store_url, "verify")
+    assert result.exit_code == 0
+    assert result.stdout.splitlines()[0] == "no interactions recorded yet: nothing to verify"
 
 
 # -- the stored topic --------------------------------------------------------------------
@@ -222,3 +224,31 @@ def test_an_edited_record_is_one_break_wherever_it_is(store_url: str, where: str
         f"acme/fraud #{victim.version}: content does not match its hash (this record was "
         "edited, or the one before it rewritten)"
     ]
+
+
+def test_an_edited_relationship_id_is_named_as_an_edit_not_a_move(store_url: str) -> None:
+    rows = _loaded(store_url)
+    fraud = rows.rows("acme/fraud")
+    rows.edit(fraud[3], lambda state: state["interaction"].update(relationship_id="acme/steady"))
+    assert _broken(_cli(store_url, "verify")) == [
+        "acme/fraud #4: names 'acme/steady' instead of 'acme/fraud': its relationship_id was edited"
+    ]
+
+
+def test_a_record_moved_to_a_relationship_never_recorded_is_found_by_its_name(
+    store_url: str,
+) -> None:
+    rows = _loaded(store_url)
+    decline = rows.rows("acme/decline")
+    rows.move(decline[-1], "acme/nobody", 1)
+    event_id = repr(decline[-1].state["interaction"]["event_id"])
+    moved_line = (
+        f"acme/nobody #1: holds a record of 'acme/decline' (event {event_id}): moved here "
+        "from that relationship"
+    )
+    one = _cli(store_url, "verify", "acme/nobody")
+    assert one.exit_code == 1 and _broken(one) == [moved_line]
+    everything = _broken(_cli(store_url, "verify"))
+    assert len(everything) == 1
+    assert everything[0].endswith(moved_line[len("acme/nobody") :])
+    assert everything[0].startswith("(aggregate ")
