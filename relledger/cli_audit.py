@@ -3,9 +3,10 @@ checkpoints and proofs an auditor keeps outside the store (signing-key new,
 checkpoint, checkpoints, prove, verify-proof).
 
 A thin face: what is checked, and every JSON shape, come from `service.checkpoints`
-(and `projections.audit` for the chains); here are only options, files named on the
-command line, and lines for a person. Documents (a checkpoint, a proof) go to `--out`
-or stdout; what is meant for a person goes to stderr when stdout carries a document.
+and `service.audit_files` (and `projections.audit` for the chains); here are only
+options, files named on the command line, and lines for a person. Documents (a
+checkpoint, a proof) go to `--out` or stdout; what is meant for a person goes to stderr
+when stdout carries a document.
 They register on the one Typer `app` (see `relledger.app`).
 """
 
@@ -22,16 +23,16 @@ from rich.table import Table
 from projections.audit import VerifyReport
 from relledger import render
 from relledger.app import EXIT_REJECTED, PANEL_AUDIT, JsonFlag, RelId, app, run
-from service.checkpoints import (
+from service.audit_files import (
     Checkpoint,
-    Checkpoints,
+    create_key_pair,
+    load_signing_key,
     read_checkpoint,
     signed_checkpoint,
     verify_proof,
-    verify_view,
     write_document,
 )
-from service.signing import create_key_pair, load_signing_key
+from service.checkpoints import Checkpoints, verify_view
 
 signing_key_app = typer.Typer(
     help="The Ed25519 key that signs checkpoints (keep it away from the store).",
