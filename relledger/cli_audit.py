@@ -67,7 +67,7 @@ def new_signing_key(
     ],
     json: JsonFlag = False,
 ) -> None:
-    """Create an Ed25519 key pair (PATH readable by you only, PATH.pub) and print its key id.
+    """Create an Ed25519 key pair (PATH readable by you only, PATH.pub); print its key id.
 
     Existing files are never overwritten."""
     made = run(lambda: create_key_pair(path))
@@ -91,9 +91,10 @@ def checkpoint(
     out: OutFile = None,
     json: DocumentJsonFlag = False,
 ) -> None:
-    """Verify every hash chain, then sign the ledger's size and Merkle root: a checkpoint,
-    kept in the store and written out for an auditor. Exit 1 if the chains are broken or
-    the ledger no longer extends the latest checkpoint kept."""
+    """Verify every hash chain, then sign the ledger's size and Merkle root: a checkpoint.
+
+    The checkpoint is kept in the store and written out for an auditor. Exit 1 if the
+    chains are broken or the ledger no longer extends the latest checkpoint kept."""
     key = run(lambda: load_signing_key(signing_key))
     taken: Checkpoint = run(lambda: _checkpoints(ctx).take(key))
     _emit(taken.view(), out, json)
@@ -210,8 +211,10 @@ def prove(
     out: OutFile = None,
     json: DocumentJsonFlag = False,
 ) -> None:
-    """An inclusion proof that one stored event is in a checkpoint: its entry and audit
-    path, for relledger verify-proof to check offline."""
+    """An inclusion proof that one stored event is in a signed checkpoint.
+
+    The proof holds the event's entry and audit path, for relledger verify-proof to check
+    offline."""
     against = None if checkpoint is None else run(lambda: read_checkpoint(checkpoint))
     proof = run(lambda: _checkpoints(ctx).prove(relationship_id, version, against))
     _emit(proof.view(), out, json)
@@ -228,8 +231,10 @@ def verify_proof_command(
     public_key: PublicKeyFile,
     json: JsonFlag = False,
 ) -> None:
-    """Check an inclusion proof offline, against a signed checkpoint: no store is opened
-    (--db is not needed). Exit 1 if the signature, the checkpoint or the proof fails."""
+    """Check an inclusion proof offline, against a signed checkpoint.
+
+    No store is opened (--db is not needed). Exit 1 if the signature, the checkpoint or
+    the proof fails."""
     proven = run(lambda: verify_proof(proof, checkpoint, public_key))
     if json:
         render.print_json(proven.view())

@@ -118,7 +118,7 @@ class StoredComparison:
 
     def __str__(self) -> str:
         if self.problem is not None:
-            return f"{self.problem} (the latest checkpoint kept in the store)"
+            return f"against the latest checkpoint kept in the store: {self.problem}"
         kept = self.checkpoint
         return (
             f"the ledger extends the latest checkpoint kept in the store ({kept.size} records "
