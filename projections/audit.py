@@ -130,10 +130,12 @@ class _Chain:
 
     def add(self, stored: Stored) -> None:
         """The aggregate's next stored event, in version order."""
-        if isinstance(stored, UnreadableRecord):
-            self.findings.append((stored.version, f"unreadable: {stored.error}"))
+        problem = _unreadable(stored)
+        if problem is not None:
+            self.findings.append((stored.version, f"unreadable: {problem}"))
             self.cursor.skip(stored.version)
             return
+        assert isinstance(stored, StoredInteraction)
         if relationship_uuid(stored.relationship_id) != self.aggregate_id:
             if self._renamed(stored):
                 return
@@ -207,6 +209,20 @@ class _Chain:
     def breaks(self) -> list[ChainBreak]:
         name = self.name or f"(aggregate {self.aggregate_id})"
         return [ChainBreak(name, version, problem) for version, problem in self.findings]
+
+
+def _unreadable(stored: Stored) -> str | None:
+    """Why a stored event cannot be checked at all: it does not decode, or decodes to
+    something else than text where its relationship and its hash belong."""
+    if isinstance(stored, UnreadableRecord):
+        return stored.error
+    for name, value in (
+        ("relationship_id", stored.relationship_id),
+        ("chain hash", stored.chain_hash),
+    ):
+        if not isinstance(value, str):
+            return f"its {name} is {quote(value)}, not text"
+    return None
 
 
 def verify_ledger(

@@ -252,3 +252,18 @@ def test_a_record_moved_to_a_relationship_never_recorded_is_found_by_its_name(
     assert len(everything) == 1
     assert everything[0].endswith(moved_line[len("acme/nobody") :])
     assert everything[0].startswith("(aggregate ")
+
+
+def test_a_record_decoding_to_the_wrong_types_is_a_break_not_a_crash(store_url: str) -> None:
+    rows = _loaded(store_url)
+    fraud = rows.rows("acme/fraud")
+    rows.edit(fraud[2], lambda state: state["interaction"].update(relationship_id=123))
+    rows.edit(fraud[4], lambda state: state.update(chain_hash=None))
+    result = _cli(store_url, "verify")
+    assert result.exit_code == 1
+    assert _broken(result) == [
+        "acme/fraud #3: unreadable: its relationship_id is 123, not text",
+        "acme/fraud #5: unreadable: its chain hash is None, not text",
+    ]
+    refused = _cli(store_url, "replay", "acme/fraud")
+    assert refused.exit_code == 1 and "acme/fraud #3: unreadable" in refused.stderr
