@@ -86,6 +86,7 @@ def test_show_json_is_the_documented_object(loaded) -> None:
         "credibility_lost",
         "cycle",
         "events",
+        "retracted",
         "fairness",
         "policy",
         "parties",
@@ -114,6 +115,7 @@ def test_human_show_and_histories(loaded) -> None:
 
 def test_replay_as_of_version_and_policy(loaded, tmp_path: Path) -> None:
     now = json.loads(loaded("replay", "acme/steady", "--json").stdout)
+    assert now.pop("verified") is True  # replay checked the chain of what it folded
     assert now == json.loads(loaded("show", "acme/steady", "--json").stdout)
     early = json.loads(
         loaded("replay", "acme/steady", "--as-of", "2025-01-20T00:00:00Z", "--json").stdout
