@@ -13,7 +13,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from fastapi import FastAPI
 
-from api import changes, errors, metrics, routes_audit, routes_read, routes_record
+from api import changes, errors, metrics, pages, routes_audit, routes_read, routes_record
 from api.paths import EncodedSlashes
 from api.render import JsonResponse
 from api.shared import Settings, Shared
@@ -51,6 +51,7 @@ def create_app(url: str, settings: Settings | None = None) -> FastAPI:
         routes_audit.router,
         changes.router,
         metrics.router,
+        pages.router,
     )
     for router in routers:
         app.include_router(router, responses=errors.RESPONSES)

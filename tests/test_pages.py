@@ -1,0 +1,407 @@
+"""The web pages of `relledger serve`, in a real browser against a real server process.
+
+Chromium (Debian's package, launched by Playwright for Python from /usr/bin/chromium)
+opens the pages of one `relledger serve` per backend over the conformance stories, and
+the tests check what a user would see: as many chart points as trust changes, phase
+bands as the phase history has them, as-of figures as `replay --as-of` gives them, a
+broken chain in the header and on its row, who may sign in and see what, no console
+errors. Without Chromium or Playwright the tests skip on a laptop and fail in CI.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from api_server import running
+from conformance import ingest_file
+from conftest import fresh_postgres_schema
+from servers import unavailable
+from tamper import StoredRows
+
+from domain.fold.records import Phase
+from projections import queries
+from service.keys import Role
+from service.ledger_service import LedgerService
+from service.schema import migrate
+
+try:
+    from playwright.sync_api import Browser, Page, sync_playwright
+except ImportError:  # pragma: no cover - the fixture says what is missing
+    sync_playwright = None
+
+CHROMIUM = os.environ.get("RELLEDGER_CHROMIUM", "/usr/bin/chromium")
+STEADY, CYCLES, TAMPERED = "acme/steady", "rnd/0009", "acme/generous"
+"""A committed story with late events; one with four cycles and a breach; and the one
+whose stored event the broken-chain test edits (no other test reads it)."""
+
+
+def path_of(relationship_id: str) -> str:
+    return "/relationships/" + relationship_id.replace("/", "%2F")
+
+
+@dataclass
+class Site:
+    url: str
+    store_url: str
+    service: LedgerService
+    keys: dict[Role, str]
+
+
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def site(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Site]:
+    """`relledger serve` over a store holding the conformance stories, a key per role."""
+    folder = tmp_path_factory.mktemp("pages")
+    if request.param == "sqlite":
+        yield from _serving(f"sqlite:///{folder}/ledger.db", folder)
+        return
+    with fresh_postgres_schema() as url:
+        yield from _serving(url, folder)
+
+
+def _serving(url: str, folder: Path) -> Iterator[Site]:
+    migrate(url)
+    service = LedgerService.open(url)
+    ingest_file(service.ledger)
+    service.catch_up()
+    keys = {role: service.keys.create(role, f"pages-{role.value}") for role in Role}
+    with running(url, folder / "serve.log") as server:
+        yield Site(server.url, url, service, keys)
+    service.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if sync_playwright is None:
+        unavailable(
+            "Playwright for Python is not installed (pip install -e '.[test]')", "the pages"
+        )
+    if not Path(CHROMIUM).exists():
+        unavailable(f"no Chromium at {CHROMIUM} (apt-get install chromium)", "the pages")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM)
+        yield launched
+        launched.close()
+
+
+@dataclass
+class Visitor:
+    """One browser context (its own cookies) and the console errors its pages logged."""
+
+    site: Site
+    page: Page
+    errors: list[str] = field(default_factory=list)
+
+    def open(self, path: str) -> int:
+        answer = self.page.goto(self.site.url + path)
+        assert answer is not None
+        return answer.status
+
+    def sign_in(self, key: str) -> None:
+        self.open("/login")
+        self.page.fill("#key", key)
+        self.page.click("form.login button[type=submit]")
+
+    def texts(self, selector: str) -> list[str]:
+        return [text.strip() for text in self.page.locator(selector).all_inner_texts()]
+
+    def attribute(self, selector: str, name: str) -> list[str]:
+        return [str(one.get_attribute(name)) for one in self.page.locator(selector).all()]
+
+
+@pytest.fixture
+def visit(browser: Browser, site: Site) -> Iterator[Any]:
+    """Make a visitor, signed in with `role`'s key (or not signed in: None)."""
+    contexts = []
+
+    def make(role: Role | None) -> Visitor:
+        context = browser.new_context()
+        contexts.append(context)
+        visitor = Visitor(site, context.new_page())
+        visitor.page.on(
+            "console", lambda m: visitor.errors.append(m.text) if m.type == "error" else None
+        )
+        visitor.page.on("pageerror", lambda error: visitor.errors.append(str(error)))
+        if role is not None:
+            visitor.sign_in(site.keys[role])
+            assert visitor.page.url == site.url + "/"
+        return visitor
+
+    yield make
+    for context in contexts:
+        context.close()
+
+
+def test_signing_in_and_out(visit: Any, site: Site) -> None:
+    visitor = visit(None)
+    assert visitor.open(path_of(STEADY)) == 200
+    assert visitor.page.url.startswith(site.url + "/login?next=")
+    visitor.page.fill("#key", "rl_not-a-key")
+    visitor.page.click("form.login button[type=submit]")
+    assert "Unknown or revoked key" in visitor.page.inner_text("#login-error")
+    visitor.page.fill("#key", site.keys[Role.PRODUCER])
+    visitor.page.click("form.login button[type=submit]")
+    assert "producer key cannot sign in" in visitor.page.inner_text("#login-error")
+    visitor.page.fill("#key", site.keys[Role.READER])
+    visitor.page.click("form.login button[type=submit]")
+    assert visitor.page.url == site.url + path_of(STEADY)
+    assert "pages-reader" in visitor.page.inner_text(".who")
+    (cookie,) = visitor.page.context.cookies()
+    assert (cookie["httpOnly"], cookie["sameSite"]) == (True, "Lax")
+    assert site.keys[Role.READER] not in cookie["value"]
+    visitor.page.click(".signout button")
+    assert visitor.page.url == site.url + "/login"
+    visitor.open("/")
+    assert visitor.page.url.startswith(site.url + "/login")
+    assert visitor.errors == []
+
+
+def test_forms_without_the_session_token_are_refused(visit: Any, site: Site) -> None:
+    visitor = visit(Role.READER)
+    forged = visitor.page.request.post(site.url + "/logout", form={"csrf": "guessed"})
+    assert forged.status == 403
+    assert visitor.open("/") == 200 and "pages-reader" in visitor.page.inner_text(".who")
+    stranger = visitor.page.context.browser
+    assert stranger is not None
+    elsewhere = stranger.new_context()
+    answer = elsewhere.request.post(
+        site.url + "/login", form={"key": site.keys[Role.READER], "csrf": "x", "next": "/"}
+    )
+    assert answer.status == 403
+    assert elsewhere.request.get(site.url + "/", max_redirects=0).status == 303
+    elsewhere.close()
+
+
+def test_a_revoked_key_ends_its_sessions(visit: Any, site: Site) -> None:
+    key = site.service.keys.create(Role.READER, "pages-revoked")
+    visitor = visit(None)
+    visitor.sign_in(key)
+    assert visitor.open(path_of(STEADY)) == 200 and visitor.page.url.endswith(path_of(STEADY))
+    site.service.keys.revoke("pages-revoked")
+    visitor.open(path_of(STEADY))
+    assert visitor.page.url.startswith(site.url + "/login")
+
+
+def test_the_relationships_page_lists_filters_and_counts(visit: Any, site: Site) -> None:
+    visitor = visit(Role.READER)
+    service = site.service
+    phases = service.stats(0)["distribution"]["phase"]
+    assert visitor.texts("#phase-counts tbody td") == [str(n) for n in phases.values()]
+    everything = service.relationships(
+        queries.Filters(), sort=queries.SortKey.RELATIONSHIP, descending=False, limit=25, offset=0
+    )
+    assert visitor.texts("#relationships tbody th") == [
+        i["relationship_id"] for i in everything.items
+    ]
+    assert visitor.page.inner_text("#list-title") == f"{everything.total} relationships"
+    visitor.page.select_option("#filter-phase", "expansion")
+    visitor.page.select_option("#sort", "trust")
+    visitor.page.check("#desc")
+    visitor.page.click(".filters button[type=submit]")
+    expansion = service.relationships(
+        queries.Filters(phase=Phase.EXPANSION),
+        sort=queries.SortKey.TRUST,
+        descending=True,
+        limit=25,
+        offset=0,
+    )
+    assert visitor.texts("#relationships tbody th") == [
+        i["relationship_id"] for i in expansion.items
+    ]
+    visitor.open("/?q=failed-trial")
+    assert visitor.texts("#relationships tbody th") == ["acme/failed-trial"]
+    visitor.open("/?q=" + STEADY)
+    assert visitor.texts("#relationships tbody th") == [STEADY]
+    visitor.open("/")
+    since, until = (
+        datetime.fromisoformat(str(visitor.page.get_attribute(f"#risk-{end}", "datetime")))
+        for end in ("since", "until")
+    )
+    risky = [row["relationship_id"] for row in service.at_risk(since, until, 10)]
+    assert visitor.texts("#at-risk tbody th") == risky
+    assert visitor.errors == []
+
+
+@pytest.mark.parametrize("relationship_id", [STEADY, CYCLES, "acme/fraud", "acme/fresh-start"])
+def test_the_chart_draws_the_trust_and_phase_histories(
+    visit: Any, site: Site, relationship_id: str
+) -> None:
+    visitor = visit(Role.READER)
+    visitor.open(path_of(relationship_id))
+    trust = site.service.trust_history(relationship_id)
+    phases = site.service.phase_history(relationship_id)
+    points = ".series-1 .point"
+    assert visitor.attribute(points, "data-event") == [row["event_id"] for row in trust]
+    assert [float(a) for a in visitor.attribute(points, "data-after")] == [
+        r["after"] for r in trust
+    ]
+    assert len(visitor.texts("#trust-table tbody tr")) == len(trust)
+    assert visitor.attribute(".band", "data-phase") == [row["to"] for row in phases]
+    assert visitor.attribute(".band", "data-event") == [row["event_id"] for row in phases]
+    revivals = sum(1 for row in phases if row["rule"] == "revival")
+    assert visitor.page.locator(".cycle-mark").count() == revivals
+    assert len(visitor.texts("#phase-table tbody tr")) == len(phases)
+    lost = site.service.standing(relationship_id)["credibility_lost"]
+    assert visitor.page.locator(".cap-mark").count() == (1 if lost else 0)
+    visitor.page.locator(points).nth(2).focus()
+    detail = visitor.page.inner_text("#point-detail")
+    third = trust[2]
+    assert f"rule {third['rule']}" in detail and f"{third['before']} -> {third['after']}" in detail
+    assert visitor.errors == []
+
+
+def _header(visitor: Visitor) -> dict[str, str]:
+    names = ("trust", "phase", "stage", "connection", "cycle", "events", "retracted", "fairness")
+    return {name: visitor.page.inner_text(f"#fig-{name}").strip() for name in names}
+
+
+def _expected(standing: dict[str, Any]) -> dict[str, str]:
+    return {
+        "trust": str(standing["trust"]),
+        "phase": standing["phase"],
+        "stage": standing["stage"],
+        "connection": standing["connection"],
+        "cycle": str(standing["cycle"]),
+        "events": str(standing["events"]),
+        "retracted": str(standing["retracted"]),
+        "fairness": standing["fairness"]["status"].replace("_", " "),
+    }
+
+
+def test_as_of_redraws_the_page_from_the_replay(visit: Any, site: Site) -> None:
+    visitor = visit(Role.AUDITOR)
+    visitor.open(path_of(CYCLES))
+    assert _header(visitor) == _expected(site.service.standing(CYCLES))
+    now_points = visitor.page.locator(".series-1 .point").count()
+    visitor.page.fill("#as_of", "2025-09-30")
+    visitor.page.click("#view-form button[type=submit]")
+    moment = datetime(2025, 9, 30, 23, 59, 59, tzinfo=UTC)
+    replayed = site.service.replay(CYCLES, as_of=moment)
+    assert _header(visitor) == _expected(replayed)
+    assert "--as-of 2025-09-30T23:59:59Z" in visitor.page.inner_text("#replay-banner")
+    points = visitor.page.locator(".series-1 .point").count()
+    assert 0 < points < now_points
+    assert len(visitor.texts("#trust-table tbody tr")) == points
+    shown = visitor.attribute("#events tbody tr", "data-version")
+    assert len(shown) == replayed["events"] + replayed["retracted"]
+    assert visitor.page.input_value("#as_of") == "2025-09-30"
+    assert visitor.errors == []
+
+
+def test_another_policy_draws_both_lines_and_their_differences(visit: Any, site: Site) -> None:
+    visitor = visit(Role.AUDITOR)
+    visitor.open(path_of(STEADY))
+    live = site.service.policies()[0]["version"]
+    visitor.page.select_option("#policy", live)
+    visitor.page.click("#view-form button[type=submit]")
+    trust = site.service.trust_history(STEADY)
+    for series in (".series-1", ".series-2"):
+        assert visitor.attribute(f"{series} .point", "data-event") == [r["event_id"] for r in trust]
+    moved = {row["event_id"] for row in trust}
+    assert len(visitor.texts("#differences tbody tr")) == len(moved)
+    assert "same trust" in visitor.page.inner_text("#differences-summary")
+    assert visitor.errors == []
+
+
+def test_only_an_auditor_opens_the_event_table(visit: Any, site: Site) -> None:
+    reader = visit(Role.READER)
+    reader.open(path_of(CYCLES))
+    assert reader.page.locator("#events").count() == 0
+    assert "need an auditor key" in reader.page.inner_text("#events-refused")
+    reader.open(path_of(CYCLES) + "?as_of=2025-09-30")
+    assert "need an auditor key" in reader.page.inner_text("#replay-refused")
+    assert _header(reader) == _expected(site.service.standing(CYCLES))
+    auditor = visit(Role.AUDITOR)
+    auditor.open(path_of(CYCLES))
+    stored = site.service.events(CYCLES, offset=0, limit=1000)["items"]
+    versions = [str(one["version"]) for one in stored]
+    assert auditor.attribute("#events tbody tr", "data-version") == versions[:50]
+    auditor.page.click(".pager a[rel=next]")
+    assert auditor.attribute("#events tbody tr", "data-version") == versions[50:]
+    late = sum(1 for one in stored if one["late"])
+    assert auditor.page.inner_text("#fig-late") == str(late)
+    assert reader.errors == [] and auditor.errors == []
+
+
+def test_an_edited_event_shows_the_broken_chain(visit: Any, site: Site) -> None:
+    stored = StoredRows(site.store_url)
+    rows = stored.rows(TAMPERED)
+    stored.edit(rows[1], lambda state: state["interaction"].update(note="edited behind its back"))
+    broken = site.service.verify(TAMPERED).breaks
+    assert broken
+    visitor = visit(Role.AUDITOR)
+    visitor.open(path_of(TAMPERED))
+    first = min(found.version for found in broken)
+    assert visitor.page.inner_text("#chain-status") == f"broken at #{first}"
+    row = visitor.page.locator(f"#event-{first}")
+    assert "broken" in str(row.get_attribute("class"))
+    assert "broken" in row.locator(".chain").inner_text()
+    assert visitor.page.locator("tr.broken").count() == len({b.version for b in broken})
+    visitor.open(path_of(TAMPERED) + "?as_of=2029-01-01")
+    assert f"broken at #{first}" in visitor.page.inner_text("#replay-refused")
+    assert visitor.errors == []
+
+
+def test_the_page_prints_without_its_controls(visit: Any) -> None:
+    visitor = visit(Role.AUDITOR)
+    visitor.open(path_of(STEADY))
+    visitor.page.emulate_media(media="print")
+    for hidden in (".top", "#view-form", "#point-detail"):
+        assert visitor.page.locator(hidden).is_hidden()
+    for shown in ("#summary", "#trust-chart", "#trust-table", "#fairness-table", "#events"):
+        assert visitor.page.locator(shown).is_visible()
+    assert visitor.page.pdf()[:4] == b"%PDF"
+
+
+def test_every_control_is_labelled_and_every_chart_has_a_table(visit: Any) -> None:
+    visitor = visit(Role.AUDITOR)
+    for path in ("/", path_of(CYCLES)):
+        visitor.open(path)
+        fields = visitor.page.locator("main input:not([type=hidden]), main select").all()
+        assert fields
+        for one in fields:
+            assert visitor.page.locator(f"label[for='{one.get_attribute('id')}']").count() == 1
+    for chart, table in (("#trust-chart", "#trust-table"), ("#fairness-chart", "#fairness-table")):
+        assert visitor.page.locator(chart).count() == 1 == visitor.page.locator(table).count()
+    assert visitor.page.locator(".point[tabindex='0'][aria-label]").count() == len(
+        visitor.page.locator(".point").all()
+    )
+
+
+def test_no_page_logs_a_console_error(visit: Any) -> None:
+    paths = [
+        "/",
+        "/?phase=exploration&sort=trust&desc=1&page=2",
+        path_of(CYCLES),
+        path_of(CYCLES) + "?as_of=2026-01-01&page=1",
+        path_of(STEADY) + "?policy=v1",
+        path_of(CYCLES) + "?page=2",
+    ]
+    for role in (Role.READER, Role.AUDITOR):
+        visitor = visit(role)
+        for path in paths:
+            assert visitor.open(path) == 200, path
+            if visitor.page.locator(".point").count():
+                visitor.page.locator(".point").last.hover()
+                assert "event " in visitor.page.inner_text("#point-detail")
+        assert visitor.errors == [], role
+    stranger = visit(None)
+    stranger.open("/login")
+    assert stranger.errors == []
+
+
+def test_an_unknown_relationship_is_a_page_saying_so(visit: Any) -> None:
+    visitor = visit(Role.READER)
+    assert visitor.open(path_of("acme/nobody")) == 404
+    assert "acme/nobody" in visitor.page.inner_text("#error-detail")
+    assert visitor.open("/?phase=bogus") == 422
+    assert "phase" in visitor.page.inner_text("#error-detail")
