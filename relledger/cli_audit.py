@@ -25,14 +25,13 @@ from relledger import render
 from relledger.app import EXIT_REJECTED, PANEL_AUDIT, JsonFlag, RelId, app, run
 from service.audit_files import (
     Checkpoint,
-    create_key_pair,
-    load_signing_key,
     read_checkpoint,
     signed_checkpoint,
     verify_proof,
     write_document,
 )
 from service.checkpoints import Checkpoints, verify_view
+from service.signing_keys import create_key_pair, load_signing_key
 
 signing_key_app = typer.Typer(
     help="The Ed25519 key that signs checkpoints (keep it away from the store).",

@@ -52,7 +52,8 @@ from domain.merkle import (
 from domain.relationship import relationship_uuid
 from projections.audit import VerifyReport, verify_ledger
 from projections.tables import SQLITE, Dialect, postgres
-from service.audit_files import FORMAT, Checkpoint, InclusionProof, MalformedFile, SigningKey
+from service.audit_files import FORMAT, Checkpoint, InclusionProof, MalformedFile
+from service.signing_keys import SigningKey
 
 TABLE = "relledger_checkpoints"
 

@@ -25,7 +25,7 @@ from typer.testing import CliRunner
 from consumers.jsonl import ingest_lines
 from domain.chain import link
 from relledger.cli import app
-from service.audit_files import load_public_key
+from service.signing_keys import load_public_key
 from service.store import open_ledger
 
 runner = CliRunner()
