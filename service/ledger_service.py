@@ -278,7 +278,9 @@ class LedgerService:
         return live
 
     def verify(self, relationship_id: str | None = None) -> VerifyReport:
-        """Every hash chain recomputed (or one relationship's: NotFound if unknown)."""
+        """Every stored event checked: its hash chain, its topic, the relationship it names
+        and its place in the log (or one relationship's: NotFound if unknown).
+        `LedgerMissing` if the store has no events table."""
         report = verify_ledger(self.ledger, relationship_id, view=self.view)
         if relationship_id is not None and report.relationships == 0:
             raise UnknownRelationship(relationship_id)
