@@ -2,8 +2,8 @@
 
 It holds only what its invariants need (parties, currency, the idempotency keys
 already recorded with a digest of what each one recorded, which of them were
-retracted, the clock and the chain head); the scoring lives in the folds, so a policy change never touches recorded
-history.
+retracted, the clock and the chain head); the scoring lives in the folds, so a
+policy change never touches recorded history.
 
 A key offered again is a duplicate only if its canonical content is the same: a
 producer reusing an `event_id` for something else is a conflict, refused and
