@@ -11,7 +11,7 @@ errors. Without Chromium or Playwright the tests skip on a laptop and fail in CI
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,8 +32,10 @@ from service.schema import migrate
 
 try:
     from playwright.sync_api import Browser, Page, sync_playwright
-except ImportError:  # pragma: no cover - the fixture says what is missing
-    sync_playwright = None
+
+    PLAYWRIGHT = True
+except ImportError:  # the browser fixture says what is missing
+    PLAYWRIGHT = False
 
 CHROMIUM = os.environ.get("RELLEDGER_CHROMIUM", "/usr/bin/chromium")
 STEADY, CYCLES, TAMPERED = "acme/steady", "rnd/0009", "acme/generous"
@@ -81,7 +83,7 @@ def _serving(url: str, folder: Path) -> Iterator[Site]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    if sync_playwright is None:
+    if not PLAYWRIGHT:
         unavailable(
             "Playwright for Python is not installed (pip install -e '.[test]')", "the pages"
         )
@@ -118,8 +120,11 @@ class Visitor:
         return [str(one.get_attribute(name)) for one in self.page.locator(selector).all()]
 
 
+Visit = Callable[[Role | None], Visitor]
+
+
 @pytest.fixture
-def visit(browser: Browser, site: Site) -> Iterator[Any]:
+def visit(browser: Browser, site: Site) -> Iterator[Visit]:
     """Make a visitor, signed in with `role`'s key (or not signed in: None)."""
     contexts = []
 
@@ -141,7 +146,7 @@ def visit(browser: Browser, site: Site) -> Iterator[Any]:
         context.close()
 
 
-def test_signing_in_and_out(visit: Any, site: Site) -> None:
+def test_signing_in_and_out(visit: Visit, site: Site) -> None:
     visitor = visit(None)
     assert visitor.open(path_of(STEADY)) == 200
     assert visitor.page.url.startswith(site.url + "/login?next=")
@@ -165,7 +170,7 @@ def test_signing_in_and_out(visit: Any, site: Site) -> None:
     assert visitor.errors == []
 
 
-def test_forms_without_the_session_token_are_refused(visit: Any, site: Site) -> None:
+def test_forms_without_the_session_token_are_refused(visit: Visit, site: Site) -> None:
     visitor = visit(Role.READER)
     forged = visitor.page.request.post(site.url + "/logout", form={"csrf": "guessed"})
     assert forged.status == 403
@@ -181,7 +186,7 @@ def test_forms_without_the_session_token_are_refused(visit: Any, site: Site) -> 
     elsewhere.close()
 
 
-def test_a_revoked_key_ends_its_sessions(visit: Any, site: Site) -> None:
+def test_a_revoked_key_ends_its_sessions(visit: Visit, site: Site) -> None:
     key = site.service.keys.create(Role.READER, "pages-revoked")
     visitor = visit(None)
     visitor.sign_in(key)
@@ -191,7 +196,7 @@ def test_a_revoked_key_ends_its_sessions(visit: Any, site: Site) -> None:
     assert visitor.page.url.startswith(site.url + "/login")
 
 
-def test_the_relationships_page_lists_filters_and_counts(visit: Any, site: Site) -> None:
+def test_the_relationships_page_lists_filters_and_counts(visit: Visit, site: Site) -> None:
     visitor = visit(Role.READER)
     service = site.service
     phases = service.stats(0)["distribution"]["phase"]
@@ -233,7 +238,7 @@ def test_the_relationships_page_lists_filters_and_counts(visit: Any, site: Site)
 
 @pytest.mark.parametrize("relationship_id", [STEADY, CYCLES, "acme/fraud", "acme/fresh-start"])
 def test_the_chart_draws_the_trust_and_phase_histories(
-    visit: Any, site: Site, relationship_id: str
+    visit: Visit, site: Site, relationship_id: str
 ) -> None:
     visitor = visit(Role.READER)
     visitor.open(path_of(relationship_id))
@@ -277,7 +282,7 @@ def _expected(standing: dict[str, Any]) -> dict[str, str]:
     }
 
 
-def test_as_of_redraws_the_page_from_the_replay(visit: Any, site: Site) -> None:
+def test_as_of_redraws_the_page_from_the_replay(visit: Visit, site: Site) -> None:
     visitor = visit(Role.AUDITOR)
     visitor.open(path_of(CYCLES))
     assert _header(visitor) == _expected(site.service.standing(CYCLES))
@@ -297,7 +302,7 @@ def test_as_of_redraws_the_page_from_the_replay(visit: Any, site: Site) -> None:
     assert visitor.errors == []
 
 
-def test_another_policy_draws_both_lines_and_their_differences(visit: Any, site: Site) -> None:
+def test_another_policy_draws_both_lines_and_their_differences(visit: Visit, site: Site) -> None:
     visitor = visit(Role.AUDITOR)
     visitor.open(path_of(STEADY))
     live = site.service.policies()[0]["version"]
@@ -312,7 +317,7 @@ def test_another_policy_draws_both_lines_and_their_differences(visit: Any, site:
     assert visitor.errors == []
 
 
-def test_only_an_auditor_opens_the_event_table(visit: Any, site: Site) -> None:
+def test_only_an_auditor_opens_the_event_table(visit: Visit, site: Site) -> None:
     reader = visit(Role.READER)
     reader.open(path_of(CYCLES))
     assert reader.page.locator("#events").count() == 0
@@ -332,7 +337,7 @@ def test_only_an_auditor_opens_the_event_table(visit: Any, site: Site) -> None:
     assert reader.errors == [] and auditor.errors == []
 
 
-def test_an_edited_event_shows_the_broken_chain(visit: Any, site: Site) -> None:
+def test_an_edited_event_shows_the_broken_chain(visit: Visit, site: Site) -> None:
     stored = StoredRows(site.store_url)
     rows = stored.rows(TAMPERED)
     stored.edit(rows[1], lambda state: state["interaction"].update(note="edited behind its back"))
@@ -351,7 +356,7 @@ def test_an_edited_event_shows_the_broken_chain(visit: Any, site: Site) -> None:
     assert visitor.errors == []
 
 
-def test_the_page_prints_without_its_controls(visit: Any) -> None:
+def test_the_page_prints_without_its_controls(visit: Visit) -> None:
     visitor = visit(Role.AUDITOR)
     visitor.open(path_of(STEADY))
     visitor.page.emulate_media(media="print")
@@ -362,7 +367,7 @@ def test_the_page_prints_without_its_controls(visit: Any) -> None:
     assert visitor.page.pdf()[:4] == b"%PDF"
 
 
-def test_every_control_is_labelled_and_every_chart_has_a_table(visit: Any) -> None:
+def test_every_control_is_labelled_and_every_chart_has_a_table(visit: Visit) -> None:
     visitor = visit(Role.AUDITOR)
     for path in ("/", path_of(CYCLES)):
         visitor.open(path)
@@ -377,7 +382,7 @@ def test_every_control_is_labelled_and_every_chart_has_a_table(visit: Any) -> No
     )
 
 
-def test_no_page_logs_a_console_error(visit: Any) -> None:
+def test_no_page_logs_a_console_error(visit: Visit) -> None:
     paths = [
         "/",
         "/?phase=exploration&sort=trust&desc=1&page=2",
@@ -399,7 +404,7 @@ def test_no_page_logs_a_console_error(visit: Any) -> None:
     assert stranger.errors == []
 
 
-def test_an_unknown_relationship_is_a_page_saying_so(visit: Any) -> None:
+def test_an_unknown_relationship_is_a_page_saying_so(visit: Visit) -> None:
     visitor = visit(Role.READER)
     assert visitor.open(path_of("acme/nobody")) == 404
     assert "acme/nobody" in visitor.page.inner_text("#error-detail")
