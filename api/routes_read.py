@@ -21,7 +21,7 @@ from api.auth import require
 from api.paths import relationship_id
 from api.render import json_bytes
 from api.shared import Shared, shared
-from domain.errors import Invalid
+from domain.errors import Invalid, Unavailable
 from domain.fold.fairness import FairnessStatus
 from domain.fold.records import Connection, Phase
 from domain.fold.stage import Stage
@@ -42,10 +42,18 @@ def healthz() -> JSON:
     return {"status": "ok"}
 
 
-@health.get("/readyz", responses={503: {"description": "The store cannot be reached."}})
+@health.get(
+    "/readyz",
+    responses={
+        503: {"description": "The store cannot be reached, or the read models are damaged."}
+    },
+)
 def readyz(store: Store) -> JSON:
-    """The store answers; `lag` is how many events the read models are behind the log."""
+    """The store answers and the read models can follow it; `lag` is how many events the
+    read models are behind the log."""
     found = store.service.status(limit=0)
+    if found.problem is not None:  # a tracking record moved by hand: not fit to serve
+        raise Unavailable(found.problem)
     return {"status": "ready", "position": found.position, "head": found.head, "lag": found.lag}
 
 

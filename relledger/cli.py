@@ -111,7 +111,11 @@ def ingest(
                 partial(_ingest_one, service, lines, name, size, batch_size, limits, record, tell)
             )
             total.add(report)
-    projected = patiently("project", lambda: cli_read.project_now(service))
+    try:
+        projected = patiently("project", lambda: cli_read.project_now(service))
+    except typer.Exit:  # what was recorded stays recorded: say so before the error's exit
+        render.out.print(f"{total.summary()}; the read models were not brought up to date")
+        raise
     render.out.print(f"{total.summary()}; read models at position {projected.position}")
     if total.rejected:
         raise typer.Exit(EXIT_REJECTED)

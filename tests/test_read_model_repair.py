@@ -7,7 +7,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import httpx
 import pytest
+from api_server import running
 from conformance import EXPECTED, FAR_SKEW, ingest_file
 from read_models import assert_answers_as_folded
 from typer.testing import CliRunner, Result
@@ -173,6 +175,7 @@ def test_a_moved_tracking_record_is_one_line_and_a_rebuild_from_zero_repairs_it(
     assert ingested.exit_code == 3
     [line] = ingested.stderr.strip().splitlines()
     assert line.startswith("error: the read models") and line.endswith(REPAIR)
+    assert ingested.stdout.startswith("recorded 1 (late 0)")  # stored, and said so
 
     assert _cli(store_url, "projections", "rebuild", "--from-zero", "--check").exit_code == 2
     repaired = _cli(store_url, "projections", "rebuild", "--from-zero")
@@ -186,3 +189,17 @@ def test_a_moved_tracking_record_is_one_line_and_a_rebuild_from_zero_repairs_it(
     assert _cli(store_url, "project").exit_code == 0
     assert _cli(store_url, "projections", "rebuild", "--check").exit_code == 0
     _assert_answers_as_a_fresh_fold(store_url)
+
+
+def test_a_server_over_damaged_read_models_is_not_ready(store_url: str, tmp_path: Path) -> None:
+    _projected(store_url)
+    with running(store_url, tmp_path / "serve.log") as server:
+        assert httpx.get(f"{server.url}/readyz").status_code == 200
+        _edit(
+            store_url,
+            "UPDATE {tracking} SET notification_id = 50 "
+            "WHERE application_name = 'relationships_g1'",
+        )
+        answer = httpx.get(f"{server.url}/readyz")
+        assert answer.status_code == 503  # a load balancer stops sending it queries
+        assert answer.json()["detail"].endswith(REPAIR)
