@@ -2,11 +2,10 @@
 
 Two sources of figures, as in the CLI: the read models (where the relationship stands
 now, and the trust and phase histories the projector kept), and the audit replay from
-the stored events, as of a moment and under a policy the store knows. The replay's
-standing is `LedgerService.replay`'s, the same answer as `relledger replay --as-of`;
-the histories behind it (the lines drawn under an as-of moment or another policy) come
-from the same fold (`projections.replay.replay_relationship`), since the service's
-replay answers the standing alone.
+the stored events, as of a moment and under a policy the store knows. The replay
+(`LedgerService.replay_histories`) gives the same standing as `relledger replay
+--as-of`, with the histories behind it (the lines drawn under an as-of moment or
+another policy).
 
 A replay is an audit: it needs the auditor role, and it is refused for a relationship
 whose hash chain does not verify (the page says where it breaks instead of drawing
@@ -30,9 +29,6 @@ from api.charts import (
     trust_chart,
 )
 from domain.errors import NotFound, Unverified
-from domain.policy import Policy
-from projections.replay import replay_relationship
-from projections.views import phase_change_view, trust_change_view
 from service.ledger_service import LedgerService
 
 EVENTS_PER_PAGE = 50
@@ -156,7 +152,7 @@ def relationship_page(
     )
     lines = {"read models": live.trust}
     if as_of is not None or policy is not None:
-        lines = _replay_into(found, service, known)
+        lines = _replay_into(found, service)
     shown = everything
     if found.replayed and as_of is not None:
         shown = [one for one in everything if moment(one["interaction"]["occurred_at"]) <= as_of]
@@ -173,9 +169,7 @@ def relationship_page(
     return found
 
 
-def _replay_into(
-    found: RelationshipPage, service: LedgerService, known: dict[str, Row]
-) -> dict[str, list[Row]]:
+def _replay_into(found: RelationshipPage, service: LedgerService) -> dict[str, list[Row]]:
     """Replace the read models' figures by the replay's (or say why it was refused);
     the trust lines to draw."""
     found.refused = _refusal(found.auditor, found.chain)
@@ -184,12 +178,8 @@ def _replay_into(
     chosen = found.policy or found.live_policy
     rid, as_of = found.relationship_id, found.as_of
     try:
-        figures = _replayed(service, rid, known, as_of, chosen)
-        base = (
-            None
-            if found.policy is None
-            else _replayed(service, rid, known, as_of, found.live_policy)
-        )
+        figures = _replayed(service, rid, as_of, chosen)
+        base = None if found.policy is None else _replayed(service, rid, as_of, found.live_policy)
     except Unverified as error:
         found.refused = f"the replay was refused: {error}"
         return {"read models": found.figures.trust}
@@ -212,20 +202,10 @@ def _refusal(auditor: bool, chain: Chain) -> str | None:
 
 
 def _replayed(
-    service: LedgerService,
-    relationship_id: str,
-    known: dict[str, Row],
-    as_of: datetime | None,
-    policy: str,
+    service: LedgerService, relationship_id: str, as_of: datetime | None, policy: str
 ) -> Figures:
-    standing = service.replay(relationship_id, as_of=as_of, policy_name=policy)
-    rules = Policy.model_validate(known[policy]["rules"])
-    fold = replay_relationship(service.ledger, relationship_id, rules, as_of=as_of)
-    return Figures(
-        standing,
-        [trust_change_view(change) for change in fold.scorer.trust_changes],
-        [phase_change_view(change) for change in fold.scorer.phase_changes],
-    )
+    found = service.replay_histories(relationship_id, as_of=as_of, policy_name=policy)
+    return Figures(found["standing"], found["trust_changes"], found["phase_changes"])
 
 
 def _after_each_event(rows: list[Row]) -> dict[str, Row]:

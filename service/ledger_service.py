@@ -26,10 +26,15 @@ from projections import queries
 from projections.audit import ChainBroken, VerifyReport, verify_ledger, verify_relationship
 from projections.projector import CatchUp, Projector
 from projections.rebuild import RebuildReport, rebuild
-from projections.replay import replay_relationship
+from projections.replay import Replay, replay_relationship
 from projections.tracking import check_tracking
 from projections.view import RelationshipView, open_view
-from projections.views import replay_view, stored_interaction_view
+from projections.views import (
+    phase_change_view,
+    replay_view,
+    stored_interaction_view,
+    trust_change_view,
+)
 from service.keys import KeyRing
 from service.policies import load_policy
 from service.schema import require_migrated
@@ -240,6 +245,34 @@ class LedgerService:
         The events replayed (its first `version`, or all) are verified first: a break
         raises `ChainBroken` naming it. `verify=False` folds them anyway, and the answer
         says `"verified": false`."""
+        found = self._replayed(
+            relationship_id, as_of, version, policy_file, policy_name, verify=verify
+        )
+        return replay_view(relationship_id, found.standing, verified=verify)
+
+    def replay_histories(
+        self, relationship_id: str, *, as_of: datetime | None = None, policy_name: str | None = None
+    ) -> dict[str, Any]:
+        """A verified replay with the histories behind it: `standing` (as `replay`),
+        `trust_changes` and `phase_changes` (the shapes of `trust-history` and
+        `phase-history`), as they would read had the store been folded that way."""
+        found = self._replayed(relationship_id, as_of, None, None, policy_name, verify=True)
+        return {
+            "standing": replay_view(relationship_id, found.standing, verified=True),
+            "trust_changes": [trust_change_view(c) for c in found.scorer.trust_changes],
+            "phase_changes": [phase_change_view(c) for c in found.scorer.phase_changes],
+        }
+
+    def _replayed(
+        self,
+        relationship_id: str,
+        as_of: datetime | None,
+        version: int | None,
+        policy_file: Path | None,
+        policy_name: str | None,
+        *,
+        verify: bool,
+    ) -> Replay:
         policy = load_policy(policy_file) if policy_file is not None else self._known(policy_name)
         if verify:
             checked = verify_relationship(
@@ -249,8 +282,7 @@ class LedgerService:
                 raise UnknownRelationship(relationship_id)
             if not checked.intact:
                 raise ChainBroken(relationship_id, checked.breaks)
-        found = replay_relationship(self.ledger, relationship_id, policy, as_of=as_of, upto=version)
-        return replay_view(relationship_id, found.standing, verified=verify)
+        return replay_relationship(self.ledger, relationship_id, policy, as_of=as_of, upto=version)
 
     def events(self, relationship_id: str, *, offset: int, limit: int) -> dict[str, Any]:
         """A page of its stored interactions in chain order (`items`, `total`, `next`:
