@@ -28,15 +28,12 @@ so those are the records the chain check saw).
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import islice
 from typing import Any, Protocol, cast
 
 import orjson
-from eventsourcing.sqlite import SQLiteDatastore
 
 from domain.chain import canonical_json
 from domain.errors import Damaged, Invalid, NotFound, Unverified
@@ -51,9 +48,9 @@ from domain.merkle import (
 )
 from domain.relationship import relationship_uuid
 from projections.audit import VerifyReport, verify_ledger
-from projections.tables import SQLITE, Dialect, postgres
 from service.audit_files import FORMAT, Checkpoint, InclusionProof, MalformedFile
 from service.signing_keys import SigningKey
+from service.store_table import StoreTable
 
 TABLE = "relledger_checkpoints"
 
@@ -131,19 +128,12 @@ class LeafSink(Protocol):
     def append(self, leaf: bytes) -> None: ...
 
 
-class Checkpoints:
+class Checkpoints(StoreTable):
     """The checkpoints of one store: taken, kept, listed, and the ledger checked against
     them. Stateless apart from the ledger's datastore, as `service.keys.KeyRing` is."""
 
     def __init__(self, ledger: RelationshipLedger) -> None:
-        self._ledger = ledger
-        self._datastore: Any = cast(Any, ledger.factory).datastore
-        self._dialect: Dialect = (
-            SQLITE
-            if isinstance(self._datastore, SQLiteDatastore)
-            else postgres(self._datastore.schema)
-        )
-        self._table = self._dialect.name(TABLE)
+        super().__init__(ledger, TABLE)
 
     def create_table(self) -> None:
         """Create the checkpoints' table if it does not exist (`migrate` calls this)."""
@@ -297,14 +287,6 @@ class Checkpoints:
             return [Checkpoint.parse({"format": FORMAT, **dict(row)}, source) for row in rows]
         except MalformedFile as error:
             raise Damaged(str(error)) from None
-
-    @contextmanager
-    def _transaction(self, *, commit: bool) -> Iterator[Any]:
-        with self._datastore.transaction(commit=commit) as cursor:
-            yield cursor
-
-    def _execute(self, cursor: Any, statement: str, params: Sequence[Any] = ()) -> None:
-        cursor.execute(self._dialect.sql(statement), params)
 
 
 def verify_view(report: VerifyReport, stored: StoredComparison | None) -> dict[str, Any]:

@@ -20,18 +20,14 @@ import hashlib
 import hmac
 import re
 import secrets
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, cast
-
-from eventsourcing.sqlite import SQLiteDatastore
+from typing import Any
 
 from domain.errors import Conflict, Invalid, NotFound
 from domain.ledger import RelationshipLedger
-from projections.tables import SQLITE, Dialect, postgres
+from service.store_table import StoreTable
 
 TABLE = "relledger_api_keys"
 KEY_PREFIX = "rl_"
@@ -102,7 +98,7 @@ def key_hash(key: str) -> str:
 _PUBLIC = "name, role, key_id, created_at, revoked_at"
 
 
-class KeyRing:
+class KeyRing(StoreTable):
     """The API keys of one store, read and written through the ledger's datastore.
 
     Stateless apart from the datastore: any number of instances (one per replica) may
@@ -111,17 +107,7 @@ class KeyRing:
     """
 
     def __init__(self, ledger: RelationshipLedger) -> None:
-        # Held, not only its datastore: a ledger that is garbage-collected closes it.
-        self._ledger = ledger
-        # The factory's datastore is the one the ledger's recorder uses: its pool, its
-        # schema, its transactions (as `projections.view.open_view` uses it).
-        self._datastore: Any = cast(Any, ledger.factory).datastore
-        self._dialect: Dialect = (
-            SQLITE
-            if isinstance(self._datastore, SQLiteDatastore)
-            else postgres(self._datastore.schema)
-        )
-        self._table = self._dialect.name(TABLE)
+        super().__init__(ledger, TABLE)
 
     def create_table(self) -> None:
         """Create the keys' table if it does not exist (safe to call again).
@@ -214,14 +200,6 @@ class KeyRing:
         with self._transaction(commit=False) as cursor:
             self._execute(cursor, f"SELECT 1 AS found FROM {self._table} WHERE revoked_at IS NULL")
             return cursor.fetchone() is not None
-
-    @contextmanager
-    def _transaction(self, *, commit: bool) -> Iterator[Any]:
-        with self._datastore.transaction(commit=commit) as cursor:
-            yield cursor
-
-    def _execute(self, cursor: Any, statement: str, params: Sequence[Any] = ()) -> None:
-        cursor.execute(self._dialect.sql(statement), params)
 
 
 def check_name(name: str) -> None:
