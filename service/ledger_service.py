@@ -36,7 +36,7 @@ from projections.views import (
     trust_change_view,
 )
 from service.keys import KeyRing
-from service.policies import load_policy
+from service.policies import KnownPolicies, load_policy
 from service.schema import require_migrated
 from service.store import open_ledger, parse_store_url
 
@@ -72,6 +72,7 @@ class LedgerService:
     def __init__(self, ledger: RelationshipLedger) -> None:
         self.ledger = ledger
         self.view: RelationshipView = open_view(ledger)
+        self.known_policies = KnownPolicies(ledger)
         self._projector: Projector | None = None
 
     @classmethod
@@ -170,8 +171,8 @@ class LedgerService:
         """Fresh read models from the whole log, compared with the live ones and (unless
         `check`) swapped in; `policy_file` applies another policy. `from_zero` swaps them
         in without comparing, whatever the live ones' tracking record says."""
-        chosen = None if policy_file is None else load_policy(policy_file)
-        return rebuild(
+        chosen = None if policy_file is None else self._policy_file(policy_file)
+        report = rebuild(
             self.ledger,
             self.view,
             chosen,
@@ -179,6 +180,9 @@ class LedgerService:
             from_zero=from_zero,
             on_progress=on_progress,
         )
+        if chosen is not None and not check:
+            self.known_policies.remember(chosen)
+        return report
 
     # -- questions answered from the read models -------------------------------------------
 
@@ -273,7 +277,9 @@ class LedgerService:
         *,
         verify: bool,
     ) -> Replay:
-        policy = load_policy(policy_file) if policy_file is not None else self._known(policy_name)
+        policy = (
+            self._policy_file(policy_file) if policy_file is not None else self._known(policy_name)
+        )
         if verify:
             checked = verify_relationship(
                 self.ledger, relationship_id, upto=version, view=self.view
@@ -297,17 +303,34 @@ class LedgerService:
         }
 
     def policies(self) -> list[dict[str, Any]]:
-        """The policies this store knows: the one its live read models were built under
-        (every figure names its version)."""
+        """The policies this store knows, oldest first: every one its read models were
+        built under (every figure names its version), the live one marked."""
         live = self._known(None)
-        return [{"version": live.version, "live": True, "rules": live.model_dump(mode="json")}]
+        known = [policy for policy in self.known_policies.all() if policy.version != live.version]
+        return [
+            {
+                "version": policy.version,
+                "live": policy is live,
+                "rules": policy.model_dump(mode="json"),
+            }
+            for policy in [*known, live]
+        ]
 
     def _known(self, name: str | None) -> Policy:
         """The live policy, or the known one named `name` (NotFound otherwise)."""
         live = self.view.require_live().policy()
-        if name is not None and name != live.version:
+        if name is None or name == live.version:
+            return live
+        known = self.known_policies.get(name)
+        if known is None:
             raise NotFound(f"no policy {name!r} in this store (the live one is {live.version!r})")
-        return live
+        return known
+
+    def _policy_file(self, path: Path) -> Policy:
+        """A policy file, refused if it reuses a known version name with other rules."""
+        policy = load_policy(path)
+        self.known_policies.check(policy)
+        return policy
 
     def verify(self, relationship_id: str | None = None) -> VerifyReport:
         """Every stored event checked: its hash chain, its topic, the relationship it names

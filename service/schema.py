@@ -22,14 +22,15 @@ from projections.tables import Dialect
 from projections.view import RelationshipView, open_view
 from service.checkpoints import Checkpoints
 from service.keys import KeyRing
-from service.policies import load_policy
+from service.policies import KnownPolicies, load_policy
 from service.store import StoreURL, open_ledger, parse_store_url, retry_creation_race
 
 SCHEMA_VERSION = 3
 """Bumped whenever `migrate` learns a new step; stores at an older version are refused
 until migrated. 2: the summary keeps each relationship's parties (a rebuild fills them
 in for relationships projected before). 3: signed checkpoints are kept in the store;
-the summary counts retracted interactions."""
+the summary counts retracted interactions; the store keeps every policy its read models
+were built under."""
 MARKER_TABLE = "relledger_schema"
 
 
@@ -51,16 +52,19 @@ class Migration:
 
 
 def migrate(url: str) -> Migration:
-    """Create every table relledger needs (the library's, the read models', the keys'),
-    then record the schema version. Idempotent."""
+    """Create every table relledger needs (the library's, the read models', the keys',
+    the checkpoints', the known policies'), then record the schema version. Idempotent."""
     store = parse_store_url(url)
     ledger = open_ledger(url, create=True)
     try:
         view = retry_creation_race(lambda: open_view(ledger))
-        view.ensure_live(load_policy())
+        live = view.ensure_live(load_policy())
         retry_creation_race(view.upgrade_live)
         retry_creation_race(lambda: KeyRing(ledger).create_table())
         retry_creation_race(lambda: Checkpoints(ledger).create_table())
+        known = KnownPolicies(ledger)
+        retry_creation_race(known.create_table)
+        known.remember(live.policy())
         before = _version(view)
         retry_creation_race(lambda: _mark(view))
     finally:

@@ -43,6 +43,11 @@ STEADY, CYCLES, TAMPERED = "acme/steady", "rnd/0009", "acme/generous"
 whose stored event the broken-chain test edits (no other test reads it)."""
 
 
+LIVE_POLICY = Path(__file__).parents[1] / "domain" / "policies" / "v1.toml"
+CAUTIOUS = "cautious"
+FRAUD = "acme/fraud"
+
+
 def path_of(relationship_id: str) -> str:
     return "/relationships/" + relationship_id.replace("/", "%2F")
 
@@ -75,6 +80,15 @@ def _serving(url: str, folder: Path) -> Iterator[Site]:
     service = LedgerService.open(url)
     ingest_file(service.ledger)
     service.catch_up()
+    # The store also knows a more cautious policy its read models were once built under.
+    cautious = folder / "cautious.toml"
+    cautious.write_text(
+        LIVE_POLICY.read_text()
+        .replace('version = "v1"', f'version = "{CAUTIOUS}"')
+        .replace("gain_rate = 5.0", "gain_rate = 3.0")
+    )
+    service.rebuild(cautious, check=False)
+    service.rebuild(LIVE_POLICY, check=False)
     keys = {role: service.keys.create(role, f"pages-{role.value}") for role in Role}
     with running(url, folder / "serve.log") as server:
         yield Site(server.url, url, service, keys)
@@ -304,16 +318,21 @@ def test_as_of_redraws_the_page_from_the_replay(visit: Visit, site: Site) -> Non
 
 def test_another_policy_draws_both_lines_and_their_differences(visit: Visit, site: Site) -> None:
     visitor = visit(Role.AUDITOR)
-    visitor.open(path_of(STEADY))
-    live = site.service.policies()[0]["version"]
-    visitor.page.select_option("#policy", live)
+    visitor.open(path_of(FRAUD))
+    assert [p["version"] for p in site.service.policies()] == [CAUTIOUS, "v1"]
+    visitor.page.select_option("#policy", CAUTIOUS)
     visitor.page.click("#view-form button[type=submit]")
-    trust = site.service.trust_history(STEADY)
-    for series in (".series-1", ".series-2"):
-        assert visitor.attribute(f"{series} .point", "data-event") == [r["event_id"] for r in trust]
-    moved = {row["event_id"] for row in trust}
-    assert len(visitor.texts("#differences tbody tr")) == len(moved)
-    assert "same trust" in visitor.page.inner_text("#differences-summary")
+    live = site.service.trust_history(FRAUD)
+    other = site.service.replay_histories(FRAUD, policy_name=CAUTIOUS)["trust_changes"]
+    assert visitor.attribute(".series-1 .point", "data-event") == [r["event_id"] for r in live]
+    assert visitor.attribute(".series-2 .point", "data-event") == [r["event_id"] for r in other]
+    after = {r["event_id"]: r["after"] for r in live}
+    cautious = {r["event_id"]: r["after"] for r in other}
+    differing = [e for e in {**after, **cautious} if after.get(e) != cautious.get(e)]
+    assert differing  # slower gains leave the fraud's trust lower after each success
+    assert len(visitor.texts("#differences tbody tr.differs")) == len(differing)
+    summary = visitor.page.inner_text("#differences-summary")
+    assert summary.startswith(f"{len(differing)} of ")
     assert visitor.errors == []
 
 
