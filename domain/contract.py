@@ -34,10 +34,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from domain.errors import ContractViolation
-from domain.kinds import KINDS, Need
-from domain.kinds import TRANSACTIONS as TRANSACTIONS
-from domain.kinds import Kind as Kind
-from domain.kinds import Outcome as Outcome
+from domain.kinds import KINDS, Kind, Need, Outcome
 from domain.strict_json import decode_object, json_problem
 from domain.text import control_character, quote, readable, segment
 

@@ -21,9 +21,10 @@ from decimal import Decimal
 from functools import cache
 from pathlib import Path
 
-from domain.contract import Actor, Kind, Outcome
+from domain.contract import Actor
 from domain.fold.facts import Fact
 from domain.fold.scorer import Scorer, replay
+from domain.kinds import Kind, Outcome
 from domain.policy import Policy
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -18,10 +18,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from stories import load_v1
 
-from domain.contract import TRANSACTIONS, Actor, Kind, Outcome
+from domain.contract import Actor
 from domain.fold.facts import Fact
 from domain.fold.records import Phase
 from domain.fold.scorer import Scorer, replay
+from domain.kinds import TRANSACTIONS, Kind, Outcome
 from domain.policy import Policy
 
 START = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
