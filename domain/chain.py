@@ -2,7 +2,7 @@
 
 `hash_n = SHA-256(hash_{n-1} + "\\n" + canonical_json(interaction_n))`, starting from
 `GENESIS`. Editing or removing a stored interaction breaks the link at it, and
-`verify_chain` says where. Anchoring the latest hash somewhere else (a report,
+`ChainCursor` says where. Anchoring the latest hash somewhere else (a report,
 another system) also makes a rewrite of the whole chain detectable.
 
 The chain is defined in version order (the order the aggregate was recorded in). The
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 from bisect import bisect_left
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -95,14 +95,6 @@ class ChainCursor:
         """Step over a record whose content is unknown (it could not be read)."""
         self.previous = None
         self.expected_version = version + 1
-
-
-def verify_chain(relationship_id: str, entries: Iterable[ChainEntry]) -> list[ChainBreak]:
-    """Recompute a relationship's chain from its stored entries (in version order) and
-    report each break."""
-    cursor = ChainCursor()
-    found = ((entry.version, cursor.check(entry)) for entry in entries)
-    return [ChainBreak(relationship_id, version, problem) for version, problem in found if problem]
 
 
 def misplaced(versions: Sequence[int]) -> set[int]:
