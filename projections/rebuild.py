@@ -47,6 +47,13 @@ MOVING_PATIENCE_S = 10.0
 class RebuildRaced(Conflict):
     """The live read models kept moving (or another rebuild switched them) meanwhile."""
 
+    @classmethod
+    def superseded(cls, generation: int) -> RebuildRaced:
+        """Another rebuild made `generation` live before this one could switch."""
+        return cls(
+            f"another rebuild made generation {generation} live meanwhile; this one is discarded"
+        )
+
 
 class _LiveMoved(Exception):
     """The live generation moved between the comparison and the switch: compare again."""
@@ -219,10 +226,7 @@ def _switch_from_zero(
     with view.transaction() as cursor:
         now = view.claim(cursor)
         if now.generation != live.generation:
-            raise RebuildRaced(
-                f"another rebuild made generation {now.generation} live meanwhile; "
-                "this one is discarded"
-            )
+            raise RebuildRaced.superseded(now.generation)
         report.position = view.position(cursor, new)
         view.switch(cursor, new, policy)
         report.switched = True
@@ -247,10 +251,7 @@ def _finish(
     with view.transaction() as cursor:
         live = view.claim(cursor)
         if live.generation != old.number:
-            raise RebuildRaced(
-                f"another rebuild made generation {live.generation} live meanwhile; "
-                "this one is discarded"
-            )
+            raise RebuildRaced.superseded(live.generation)
         if view.position(cursor, old) != position or view.position(cursor, new) != position:
             return False
         if check:
