@@ -56,7 +56,7 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
     401: _documented("No key, or one nobody issued or that was revoked."),
     403: _documented("The key's role does not allow this route."),
     404: _documented("The relationship (or policy) does not exist."),
-    409: _documented("An event id reused with other content."),
+    409: _documented("An event id reused with other content, or a history failing verification."),
     413: _documented("The body is over the server's limit."),
     422: _documented("A refused interaction, body or parameter."),
     500: _documented("The store holds something unreadable, or a bug."),

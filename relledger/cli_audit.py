@@ -20,17 +20,18 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
-from projections.audit import VerifyReport
 from relledger import render
 from relledger.app import EXIT_REJECTED, PANEL_AUDIT, JsonFlag, RelId, app, run
 from service.audit_files import (
     Checkpoint,
     read_checkpoint,
+    refuse_existing,
     signed_checkpoint,
     verify_proof,
     write_document,
 )
-from service.checkpoints import Checkpoints, verify_view
+from service.checkpoints import Checkpoints, LedgerCheck
+from service.ledger_service import LedgerService
 from service.signing_keys import create_key_pair, load_signing_key
 
 signing_key_app = typer.Typer(
@@ -49,6 +50,7 @@ PublicKeyFile = Annotated[
 OutFile = Annotated[
     Path | None, typer.Option("--out", help="Write the document to this file (default: stdout).")
 ]
+ForceFlag = Annotated[bool, typer.Option("--force", help="Replace the --out file if it exists.")]
 DocumentJsonFlag = Annotated[
     bool, typer.Option("--json", help="Print the document on stdout, even with --out.")
 ]
@@ -56,7 +58,8 @@ DocumentJsonFlag = Annotated[
 
 def _checkpoints(ctx: typer.Context) -> Checkpoints:
     """The checkpoints kept in the store (their table is made by `relledger migrate`)."""
-    return Checkpoints(ctx.obj.service().ledger)
+    service: LedgerService = ctx.obj.service()
+    return service.checkpoints
 
 
 @signing_key_app.command("new")
@@ -88,15 +91,17 @@ def checkpoint(
         Path, typer.Option("--signing-key", help="The private key file (signing-key new).")
     ],
     out: OutFile = None,
+    force: ForceFlag = False,
     json: DocumentJsonFlag = False,
 ) -> None:
     """Verify every hash chain, then sign the ledger's size and Merkle root: a checkpoint.
 
     The checkpoint is kept in the store and written out for an auditor. Exit 1 if the
     chains are broken or the ledger no longer extends the latest checkpoint kept."""
+    _check_out(out, force)
     key = run(lambda: load_signing_key(signing_key))
     taken: Checkpoint = run(lambda: _checkpoints(ctx).take(key))
-    _emit(taken.view(), out, json)
+    _emit(taken.view(), out, json, force)
     render.err.print(f"took {escape(str(taken))} (root {taken.root.hex()}){_written(out)}")
 
 
@@ -161,26 +166,31 @@ def verify(
             raise typer.BadParameter("a checkpoint covers the whole ledger: leave out REL_ID")
         _verify_extension(ctx, checkpoint, public_key, json=json)
         return
-    service = run(ctx.obj.service)
-    report: VerifyReport = run(lambda: service.verify(relationship_id))
-    stored = None
+    service: LedgerService = run(ctx.obj.service)
     if relationship_id is None:
-        stored = run(lambda: Checkpoints(service.ledger).against_latest())
+        check = run(service.verify_ledger)
+    else:  # one relationship's chain: no checkpoint covers it alone
+        check = LedgerCheck(run(lambda: service.verify(relationship_id)), None)
     if json:
-        render.print_json(report.view() if relationship_id else verify_view(report, stored))
+        render.print_json(check.view())
     else:
-        for found in report.breaks:
-            render.err.print(f"[red]BROKEN[/] {escape(str(found))}")
-        render.out.print(report.summary(), markup=False)
-        if stored is not None and stored.extends:
-            render.out.print(
-                f"{escape(str(stored))}: its signature is not checked without "
-                "--checkpoint FILE --public-key PATH.pub"
-            )
-        elif stored is not None:
-            render.err.print(f"[red]BROKEN[/] {escape(str(stored))}")
-    if not report.intact or (stored is not None and not stored.extends):
+        _print_verify(check)
+    if not check.intact:
         raise typer.Exit(EXIT_REJECTED)
+
+
+def _print_verify(check: LedgerCheck) -> None:
+    for found in check.chains.breaks:
+        render.err.print(f"[red]BROKEN[/] {escape(str(found))}")
+    render.out.print(check.chains.summary(), markup=False)
+    kept = check.kept
+    if kept is not None and kept.extends:
+        render.out.print(
+            f"{escape(str(kept))}: its signature is not checked without "
+            "--checkpoint FILE --public-key PATH.pub"
+        )
+    elif kept is not None:
+        render.err.print(f"[red]BROKEN[/] {escape(str(kept))}")
 
 
 def _verify_extension(
@@ -208,15 +218,17 @@ def prove(
         ),
     ] = None,
     out: OutFile = None,
+    force: ForceFlag = False,
     json: DocumentJsonFlag = False,
 ) -> None:
     """An inclusion proof that one stored event is in a signed checkpoint.
 
     The proof holds the event's entry and audit path, for relledger verify-proof to check
     offline."""
+    _check_out(out, force)
     against = None if checkpoint is None else run(lambda: read_checkpoint(checkpoint))
     proof = run(lambda: _checkpoints(ctx).prove(relationship_id, version, against))
-    _emit(proof.view(), out, json)
+    _emit(proof.view(), out, json, force)
     render.err.print(
         f"proof that {escape(proof.describe())} is record {proof.leaf_index + 1} of the "
         f"{proof.size} the checkpoint signed{_written(out)}"
@@ -241,10 +253,15 @@ def verify_proof_command(
         render.out.print(str(proven), markup=False)
 
 
-def _emit(document: dict[str, Any], out: Path | None, json: bool) -> None:
+def _check_out(out: Path | None, force: bool) -> None:
+    if out is not None:
+        run(lambda: refuse_existing(out, replace=force))
+
+
+def _emit(document: dict[str, Any], out: Path | None, json: bool, force: bool) -> None:
     """A document to its file, or to stdout (to both with --json)."""
     if out is not None:
-        run(lambda: write_document(out, document))
+        run(lambda: write_document(out, document, replace=force))
     if out is None or json:
         render.print_json(document)
 

@@ -48,7 +48,7 @@ def serve(
     max_future_skew: FutureSkewOption = 1.0,
     max_line_bytes: LineBytesOption = DEFAULT_LIMITS.max_message_bytes,
 ) -> None:
-    """Serve the ledger over HTTP (JSON; OpenAPI at /openapi.json, docs at /docs)."""
+    """Serve the ledger over HTTP: the JSON API (OpenAPI at /openapi.json) and web pages at /."""
     limits = IntakeLimits(
         max_message_bytes=max_line_bytes, max_future_skew=timedelta(days=max_future_skew)
     )

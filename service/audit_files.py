@@ -21,7 +21,9 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import os
 import re
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -30,7 +32,7 @@ from typing import Any
 import orjson
 
 from domain.chain import canonical_json
-from domain.errors import Invalid, Unverified
+from domain.errors import Conflict, Invalid, Unverified
 from domain.merkle import entry_leaf, verify_inclusion
 from service.signing_keys import PublicKey, SigningKey, load_public_key
 
@@ -237,11 +239,39 @@ def document_text(document: dict[str, Any]) -> str:
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
 
-def write_document(path: Path, document: dict[str, Any]) -> None:
+class DocumentExists(Conflict):
+    """An output file that exists: a checkpoint, a proof or a key file is not overwritten
+    unless asked (`--force`)."""
+
+
+def refuse_existing(path: Path, *, replace: bool) -> None:
+    """Refuse early (before any work) to write over `path` unless `replace`."""
+    if not replace and (path.exists() or path.is_symlink()):
+        raise DocumentExists(f"{path} exists already: give another --out, or --force to replace it")
+
+
+def write_document(path: Path, document: dict[str, Any], *, replace: bool = False) -> None:
+    """Write `document` to `path` whole or not at all: through a temporary file beside it,
+    then linked in (refusing an existing file) or, with `replace`, renamed over it."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        path.write_text(document_text(document), encoding="utf-8")
+        temporary.write_text(document_text(document), encoding="utf-8")
+        if replace:
+            os.replace(temporary, path)
+        else:
+            os.link(temporary, path)
+    except FileExistsError:
+        refuse_existing(path, replace=False)
+        raise
     except OSError as error:
-        raise MalformedFile(f"cannot write {path}: {error.strerror}") from None
+        raise CannotWrite(f"cannot write {path}: {error.strerror}") from None
+    finally:
+        with suppress(FileNotFoundError):
+            temporary.unlink()
+
+
+class CannotWrite(Invalid):
+    """An output file that cannot be written (no such directory, no permission)."""
 
 
 class _Fields:

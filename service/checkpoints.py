@@ -289,10 +289,28 @@ class Checkpoints(StoreTable):
             raise Damaged(str(error)) from None
 
 
-def verify_view(report: VerifyReport, stored: StoredComparison | None) -> dict[str, Any]:
-    """`verify --json` for the whole ledger: the chains' report, and how the ledger
-    compares with the latest checkpoint kept in the store (null when none is kept)."""
-    return {**report.view(), "checkpoint": None if stored is None else stored.view()}
+@dataclass(frozen=True)
+class LedgerCheck:
+    """`verify` of the whole ledger: every chain (`chains`), and the ledger against the
+    latest checkpoint kept in the store (`kept`, None when none is). Intact only if both
+    hold: a truncated log has intact chains."""
+
+    chains: VerifyReport
+    kept: StoredComparison | None
+
+    @property
+    def intact(self) -> bool:
+        return self.chains.intact and (self.kept is None or self.kept.extends)
+
+    def view(self) -> dict[str, Any]:
+        """The JSON of `verify --json` and `GET /v1/verify`: `intact` is the verdict,
+        `chains_intact` the chains' alone."""
+        return {
+            **self.chains.view(),
+            "intact": self.intact,
+            "chains_intact": self.chains.intact,
+            "checkpoint": None if self.kept is None else self.kept.view(),
+        }
 
 
 class _RootWithPrefix:

@@ -35,6 +35,7 @@ from projections.views import (
     stored_interaction_view,
     trust_change_view,
 )
+from service.checkpoints import Checkpoints, LedgerCheck
 from service.keys import KeyRing
 from service.policies import KnownPolicies, load_policy
 from service.schema import require_migrated
@@ -340,3 +341,15 @@ class LedgerService:
         if relationship_id is not None and report.relationships == 0:
             raise UnknownRelationship(relationship_id)
         return report
+
+    def verify_ledger(self) -> LedgerCheck:
+        """Every stored event checked (as `verify`), and the whole ledger compared with the
+        latest checkpoint kept in the store: what `relledger verify` and `GET /v1/verify`
+        answer."""
+        chains = self.verify()
+        return LedgerCheck(chains, self.checkpoints.against_latest())
+
+    @property
+    def checkpoints(self) -> Checkpoints:
+        """The signed checkpoints kept in this store."""
+        return Checkpoints(self.ledger)

@@ -162,8 +162,12 @@ def _write_new(path: Path, content: bytes, mode: int) -> None:
         raise KeyFileExists(f"{path} exists already: a key file is never overwritten") from None
     except OSError as error:
         raise UnreadableKeyFile(f"cannot create {path}: {error.strerror}") from None
-    with os.fdopen(descriptor, "wb") as handle:
-        handle.write(content)
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(content)
+    except BaseException:
+        path.unlink()  # no half-written key file is ever left behind
+        raise
 
 
 def _read(path: Path, what: str) -> bytes:
