@@ -117,6 +117,12 @@ _BY_STATUS: dict[int, type[LedgerError]] = {
 }
 
 
+def store_failed(error: PersistenceError) -> Unavailable:
+    """The library's own error (a lost connection, a locked database) as the family the
+    faces answer for it."""
+    return Unavailable(f"the store failed: {one_line(error)}")
+
+
 def install(app: FastAPI) -> None:
     """Answer every failure in the one shape, with the status from `STATUSES`."""
 
@@ -125,7 +131,8 @@ def install(app: FastAPI) -> None:
         return error_response(error)
 
     async def store_error(_: Request, error: Exception) -> Response:
-        return error_response(Unavailable(f"the store failed: {one_line(error)}"))
+        assert isinstance(error, PersistenceError)
+        return error_response(store_failed(error))
 
     async def bad_request(_: Request, error: Exception) -> Response:
         assert isinstance(error, RequestValidationError)

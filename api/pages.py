@@ -29,7 +29,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from starlette.concurrency import run_in_threadpool
 
-from api.errors import status_of
+from api.errors import status_of, store_failed
 from api.page_views import relationship_page
 from api.paths import relationship_id
 from api.sessions import PAGE_ROLES, Session, Sessions, signed_in
@@ -38,7 +38,6 @@ from domain.errors import Invalid, LedgerError, NotFound
 from domain.fold.fairness import FairnessStatus
 from domain.fold.records import Connection, Phase
 from domain.fold.stage import Stage
-from domain.text import one_line
 from projections import queries
 from service.keys import ApiKey, Role
 
@@ -56,6 +55,8 @@ HEADERS = {
 FORM_LIMIT = 8192
 """The login and logout forms are a key and a token: a longer body is refused unread."""
 PAGE_SIZE = 25
+MAX_PAGE = 10**9
+"""Far past any store; larger numbers would overflow the offset the database is given."""
 AT_RISK_DAYS = 90
 AT_RISK_SHOWN = 10
 
@@ -116,7 +117,8 @@ def _page(request: Request, store: Shared, draw: Callable[[Session, ApiKey], Res
     except LedgerError as error:
         return _failure(request, session, key, status_of(error), str(error))
     except PersistenceError as error:
-        return _failure(request, session, key, 503, f"the store failed: {one_line(error)}")
+        failed = store_failed(error)
+        return _failure(request, session, key, status_of(failed), str(failed))
 
 
 def _failure(
@@ -291,8 +293,8 @@ def _exact(store: Shared, search: str) -> dict[str, Any] | None:
 def _number(value: str | None, name: str) -> int:
     if not value:
         return 1
-    if not value.isdigit() or int(value) < 1:
-        raise Invalid(f"{name}: {value!r} is not a page number")
+    if not value.isdigit() or not 1 <= int(value) <= MAX_PAGE:
+        raise Invalid(f"{name}: {value[:40]!r} is not a page number (1 to {MAX_PAGE})")
     return int(value)
 
 

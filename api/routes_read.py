@@ -95,12 +95,16 @@ def _cursor(offset: int) -> str:
     return base64.urlsafe_b64encode(f"o{offset}".encode()).decode().rstrip("=")
 
 
+MAX_OFFSET = 2**62
+"""Beyond any store's size, and within the databases' 64-bit integers."""
+
+
 def _offset(cursor: str | None) -> int:
     if cursor is None:
         return 0
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        if text.startswith("o") and text[1:].isdigit():
+        if text.startswith("o") and text[1:].isdigit() and int(text[1:]) <= MAX_OFFSET:
             return int(text[1:])
     except (binascii.Error, UnicodeDecodeError, ValueError):
         pass
