@@ -112,6 +112,7 @@ class LoggedInteraction:
     position: int
     relationship_id: str
     record: dict[str, Any]
+    version: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,6 +303,11 @@ class RelationshipLedger(Application[UUID]):
                 found.append(_unreadable(row, error))
         return found
 
+    def facts_before(self, relationship_id: str, version: int) -> list[Fact]:
+        """What the relationship recorded before `version`, as the folds read it: what a
+        retraction at `version` refolds (the fold state holds no history)."""
+        return [stored.fact() for stored in self.history(relationship_id, upto=version - 1)]
+
     def _stored(
         self, aggregate_id: UUID, version: int, topic: str, state: bytes
     ) -> StoredInteraction:
@@ -359,7 +365,12 @@ class RelationshipLedger(Application[UUID]):
             try:
                 record = self._decode(notification.state)["interaction"]
                 entries.append(
-                    LoggedInteraction(notification.id, record["relationship_id"], record)
+                    LoggedInteraction(
+                        notification.id,
+                        record["relationship_id"],
+                        record,
+                        notification.originator_version,
+                    )
                 )
             except _UNREADABLE as error:
                 entries.append(_unreadable(notification, error, notification.id))

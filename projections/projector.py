@@ -261,7 +261,7 @@ class Projector:
             trust_before, phases_before = len(scorer.trust_changes), len(scorer.phase_changes)
             try:
                 fact = Fact.from_record(entry.record)
-                scorer.apply(fact, partial(self._facts_before, rid, fact))
+                scorer.apply(fact, partial(self.ledger.facts_before, rid, entry.version))
             except Exception:
                 del scorers[rid]
                 failed[rid] = None
@@ -290,12 +290,6 @@ class Projector:
             page.drop(failed)
             self._cache.forget(failed)
         return page
-
-    def _facts_before(self, relationship_id: str, fact: Fact) -> list[Fact]:
-        """What a retraction refolds: the relationship's interactions recorded before it,
-        read from the ledger (retractions are rare; the fold state holds no history)."""
-        history = [stored.fact() for stored in self.ledger.history(relationship_id)]
-        return history[: next(n for n, earlier in enumerate(history) if earlier.key == fact.key)]
 
     def _write(self, cursor: Any, generation: Generation, policy: Policy, page: Page) -> None:
         write_page(self.view, cursor, generation, policy, page)

@@ -14,10 +14,9 @@ from datetime import datetime
 from functools import partial
 
 from domain.errors import Damaged
-from domain.fold.facts import Fact
 from domain.fold.records import Standing
 from domain.fold.scorer import Scorer, replay
-from domain.ledger import RelationshipLedger, StoredInteraction, UnreadableRecord
+from domain.ledger import RelationshipLedger, UnreadableRecord
 from domain.policy import Policy
 from projections.quarantine import reason
 
@@ -58,11 +57,6 @@ def replay_relationship(
         raise Unfoldable(relationship_id, error) from error
 
 
-def _facts_before(ledger: RelationshipLedger, stored: StoredInteraction) -> list[Fact]:
-    """What a retraction refolds (read again from the ledger: retractions are rare)."""
-    return [s.fact() for s in ledger.history(stored.relationship_id, upto=stored.version - 1)]
-
-
 def replay_all(ledger: RelationshipLedger, policy: Policy) -> Iterator[Replay]:
     """Every relationship, folded in one pass over the whole log."""
     scorers: dict[str, Scorer] = {}
@@ -72,7 +66,9 @@ def replay_all(ledger: RelationshipLedger, policy: Policy) -> Iterator[Replay]:
         scorer = scorers.get(stored.relationship_id)
         if scorer is None:
             scorer = scorers[stored.relationship_id] = Scorer(policy)
-        scorer.apply(stored.fact(), partial(_facts_before, ledger, stored))
+        scorer.apply(
+            stored.fact(), partial(ledger.facts_before, stored.relationship_id, stored.version)
+        )
     for relationship_id in sorted(scorers):
         scorer = scorers[relationship_id]
         yield Replay(relationship_id, scorer, scorer.standing())
