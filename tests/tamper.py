@@ -4,6 +4,8 @@ Each operation edits the library's stored-event table directly, on either backen
 bypassing relledger entirely: the audit tests then check that `verify`, checkpoints
 and proofs catch it. Positions are the notification log's (SQLite's rowid,
 PostgreSQL's `notification_id`), so "the log's last event" means what it says.
+`loaded` fills a store with the conformance stories to tamper with, and `cli` runs
+relledger's CLI on it, as those tests do.
 """
 
 from __future__ import annotations
@@ -17,10 +19,15 @@ from uuid import UUID
 
 import orjson
 import psycopg
+from conformance import ingest_file
+from typer.testing import CliRunner, Result
 
 from domain.chain import GENESIS, link
 from domain.relationship import relationship_uuid
-from service.store import parse_store_url
+from relledger.cli import app
+from service.store import open_ledger, parse_store_url
+
+runner = CliRunner()
 
 
 @dataclass(frozen=True)
@@ -165,3 +172,16 @@ class StoredRows:
     def drop_events(self) -> None:
         with self._cursor() as conn:
             conn.execute(self._sql("DROP TABLE {table}"))
+
+
+def loaded(store_url: str) -> StoredRows:
+    """The store at `store_url`, with the conformance stories ingested, ready to tamper with."""
+    ledger = open_ledger(store_url)
+    ingest_file(ledger)
+    ledger.close()
+    return StoredRows(store_url)
+
+
+def cli(store_url: str, *args: str) -> Result:
+    """relledger's CLI, run on the store at `store_url`."""
+    return runner.invoke(app, ["--db", store_url, *args])

@@ -12,27 +12,12 @@ import json
 from pathlib import Path
 
 from api_server import serving_api
-from conformance import EXPECTED, ingest_file
-from tamper import StoredRows
-from typer.testing import CliRunner, Result
+from conformance import EXPECTED
+from tamper import StoredRows, cli, loaded
 
-from relledger.cli import app
 from service.keys import Role
-from service.store import open_ledger
 
-runner = CliRunner()
 STEADY = "/v1/relationships/acme%2Fsteady"
-
-
-def _loaded(store_url: str) -> StoredRows:
-    ledger = open_ledger(store_url)
-    ingest_file(ledger)
-    ledger.close()
-    return StoredRows(store_url)
-
-
-def _cli(store_url: str, *args: str) -> Result:
-    return runner.invoke(app, ["--db", store_url, *args])
 
 
 def _edit_tenth(rows: StoredRows) -> int:
@@ -43,18 +28,18 @@ def _edit_tenth(rows: StoredRows) -> int:
 
 
 def test_an_intact_replay_says_it_was_verified(store_url: str) -> None:
-    _loaded(store_url)
-    replayed = _cli(store_url, "replay", "acme/steady", "--json")
+    loaded(store_url)
+    replayed = cli(store_url, "replay", "acme/steady", "--json")
     assert replayed.exit_code == 0, replayed.output
     answer = json.loads(replayed.stdout)
     assert answer["verified"] is True and answer["events"] == EXPECTED["acme/steady"]["events"]
-    text = _cli(store_url, "replay", "acme/steady")
+    text = cli(store_url, "replay", "acme/steady")
     assert text.exit_code == 0 and "unverified" not in text.output
 
 
 def test_a_broken_chain_refuses_the_replay_in_one_line(store_url: str) -> None:
-    version = _edit_tenth(_loaded(store_url))
-    refused = _cli(store_url, "replay", "acme/steady")
+    version = _edit_tenth(loaded(store_url))
+    refused = cli(store_url, "replay", "acme/steady")
     assert refused.exit_code == 1
     assert refused.stdout == ""
     [line] = refused.stderr.strip().splitlines()
@@ -63,35 +48,35 @@ def test_a_broken_chain_refuses_the_replay_in_one_line(store_url: str) -> None:
         "edited, or the one before it rewritten): the history of 'acme/steady' fails "
         "verification, so it is not replayed"
     )
-    assert _cli(store_url, "replay", "acme/steady", "--json").exit_code == 1
+    assert cli(store_url, "replay", "acme/steady", "--json").exit_code == 1
     # The records before the break still verify: replaying only those is allowed.
-    early = _cli(store_url, "replay", "acme/steady", "--version", str(version - 1), "--json")
+    early = cli(store_url, "replay", "acme/steady", "--version", str(version - 1), "--json")
     assert early.exit_code == 0 and json.loads(early.stdout)["verified"] is True
 
 
 def test_an_unverified_replay_is_labelled_so(store_url: str) -> None:
-    _edit_tenth(_loaded(store_url))
-    looked = _cli(store_url, "replay", "acme/steady", "--no-verify")
+    _edit_tenth(loaded(store_url))
+    looked = cli(store_url, "replay", "acme/steady", "--no-verify")
     assert looked.exit_code == 0
     assert looked.stderr.startswith("unverified: replayed from the stored events of acme/steady")
-    answer = json.loads(_cli(store_url, "replay", "acme/steady", "--no-verify", "--json").stdout)
+    answer = json.loads(cli(store_url, "replay", "acme/steady", "--no-verify", "--json").stdout)
     assert answer["verified"] is False
     assert answer["events"] == EXPECTED["acme/steady"]["events"]
 
 
 def test_a_log_reordered_behind_the_chain_refuses_the_replay(store_url: str) -> None:
     """Every hash still checks in version order; the log the read models fold does not."""
-    rows = _loaded(store_url)
+    rows = loaded(store_url)
     decline = rows.rows("acme/decline")
     rows.swap(decline[4], decline[5])
-    refused = _cli(store_url, "replay", "acme/decline")
+    refused = cli(store_url, "replay", "acme/decline")
     assert refused.exit_code == 1
     assert "acme/decline #6: out of order in the log" in refused.stderr
-    assert _cli(store_url, "replay", "acme/steady").exit_code == 0
+    assert cli(store_url, "replay", "acme/steady").exit_code == 0
 
 
 def test_the_api_replay_follows_the_same_rule(store_url: str, tmp_path: Path) -> None:
-    rows = _loaded(store_url)
+    rows = loaded(store_url)
     for api in serving_api(store_url, tmp_path):
         verified = api.get(f"{STEADY}/replay", Role.AUDITOR)
         assert verified.status_code == 200 and verified.json()["verified"] is True
