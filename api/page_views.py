@@ -28,15 +28,11 @@ from api.charts import (
     phase_cycles,
     trust_chart,
 )
-from domain.errors import NotFound, Unverified
+from domain.errors import Unverified
 from service.ledger_service import LedgerService
 
 EVENTS_PER_PAGE = 50
 Row = dict[str, Any]
-
-
-class UnknownPolicy(NotFound):
-    """A policy name the store does not know."""
 
 
 @dataclass(frozen=True)
@@ -133,8 +129,8 @@ def relationship_page(
         )
     known = {entry["version"]: entry for entry in service.policies()}
     live_policy = next(name for name, entry in known.items() if entry["live"])
-    if policy is not None and policy not in known:
-        raise UnknownPolicy(f"no policy {policy!r} in this store (the live one is {live_policy!r})")
+    if policy is not None:
+        service.policy(policy)  # NotFound, naming the live one, for a policy it does not know
     everything: list[Row] = service.events(relationship_id, offset=0, limit=sys.maxsize)["items"]
     days = sorted(one["interaction"]["occurred_at"][:10] for one in everything)
     found = RelationshipPage(

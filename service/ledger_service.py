@@ -279,7 +279,7 @@ class LedgerService:
         verify: bool,
     ) -> Replay:
         policy = (
-            self._policy_file(policy_file) if policy_file is not None else self._known(policy_name)
+            self._policy_file(policy_file) if policy_file is not None else self.policy(policy_name)
         )
         if verify:
             checked = verify_relationship(
@@ -306,7 +306,7 @@ class LedgerService:
     def policies(self) -> list[dict[str, Any]]:
         """The policies this store knows, oldest first: every one its read models were
         built under (every figure names its version), the live one marked."""
-        live = self._known(None)
+        live = self.policy(None)
         known = [policy for policy in self.known_policies.all() if policy.version != live.version]
         return [
             {
@@ -317,7 +317,7 @@ class LedgerService:
             for policy in [*known, live]
         ]
 
-    def _known(self, name: str | None) -> Policy:
+    def policy(self, name: str | None = None) -> Policy:
         """The live policy, or the known one named `name` (NotFound otherwise)."""
         live = self.view.require_live().policy()
         if name is None or name == live.version:
