@@ -1,8 +1,7 @@
-"""Signed checkpoints catch what the hash chains cannot, on both backends.
-
-Each tampering is done behind relledger's back (`tamper.StoredRows`) after a checkpoint
-was signed, and `verify --checkpoint` must refuse the ledger with exit 1 and one line
-saying what broke. Proofs are checked offline, with the store gone.
+"""Signed checkpoints, on both backends: signing keys, taking and listing checkpoints,
+what plain `verify` says of the latest checkpoint kept, and inclusion proofs, which are
+checked offline with the store gone. What tampering after a checkpoint looks like is
+in `test_checkpoint_tampering.py`.
 """
 
 from __future__ import annotations
@@ -17,276 +16,27 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from checkpoint_support import (
+    FEWER,
+    Audited,
+    audited_fixture,  # noqa: F401
+    delete_logs_last,
+    edit_amount,
+    interaction_of,
+    new_key,
+    one_line,
+    runner,
+)
 from click.testing import Result
-from conformance import DATA, RECORDED_AT, ingest_file
-from tamper import Row, StoredRows
-from typer.testing import CliRunner
+from conformance import RECORDED_AT, ingest_file
+from tamper import StoredRows
 
 from consumers.jsonl import ingest_lines
-from domain.chain import link
 from relledger.cli import app
 from service.signing_keys import load_public_key
 from service.store import open_ledger
 
-runner = CliRunner()
-RECORDED = "domain.relationship:Relationship.InteractionRecorded"
 NO_STORE = "sqlite:////nonexistent-folder/no-store.db"
-
-
-@dataclass
-class Audited:
-    """A store of the conformance stories, a signing key, and a checkpoint of it all."""
-
-    url: str
-    folder: Path
-    key: Path
-    key_id: str
-    checkpoint: Path
-
-    @property
-    def public_key(self) -> Path:
-        return self.key.with_name(self.key.name + ".pub")
-
-    @property
-    def rows(self) -> StoredRows:
-        return StoredRows(self.url)
-
-    def cli(self, *args: str) -> Result:
-        return runner.invoke(app, ["--db", self.url, *args])
-
-    def verify(self, checkpoint: Path | None = None, public_key: Path | None = None) -> Result:
-        return self.cli(
-            "verify",
-            "--checkpoint",
-            str(checkpoint or self.checkpoint),
-            "--public-key",
-            str(public_key or self.public_key),
-        )
-
-    def take(self, out: Path) -> Result:
-        return self.cli("checkpoint", "--signing-key", str(self.key), "--out", str(out))
-
-    def document(self) -> dict[str, Any]:
-        loaded: dict[str, Any] = json.loads(self.checkpoint.read_text())
-        return loaded
-
-
-def _new_key(path: Path) -> str:
-    made = runner.invoke(app, ["signing-key", "new", str(path)])
-    assert made.exit_code == 0, made.output
-    return made.stdout.strip()
-
-
-def _one_line(result: Result) -> str:
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    return lines[0]
-
-
-@pytest.fixture
-def audited(store_url: str, tmp_path: Path) -> Audited:
-    ledger = open_ledger(store_url)
-    ingest_file(ledger)
-    ledger.close()
-    key = tmp_path / "signer"
-    found = Audited(store_url, tmp_path, key, _new_key(key), tmp_path / "checkpoint.json")
-    taken = found.take(found.checkpoint)
-    assert taken.exit_code == 0, taken.output
-    assert found.document()["size"] == 1270
-    extends = found.verify()
-    assert extends.exit_code == 0, extends.output
-    return found
-
-
-# -- what tampering looks like --------------------------------------------------------
-
-
-def _edit_amount(rows: StoredRows) -> None:
-    row = next(r for r in rows.rows("acme/steady") if r.version > 2 and "amount" in _of(r))
-    rows.edit(row, lambda state: state["interaction"].update(amount="123456.78"))
-
-
-def _delete_middle(rows: StoredRows) -> None:
-    rows.delete(rows.rows("acme/quarrels")[3].position)
-
-
-def _delete_relationships_last(rows: StoredRows) -> None:
-    last_of_log = rows.rows()[-1].position
-    steady = rows.rows("acme/steady")
-    assert steady[-1].position != last_of_log
-    rows.delete(steady[-1].position)
-
-
-def _delete_logs_last(rows: StoredRows) -> None:
-    rows.delete(rows.rows()[-1].position)
-
-
-def _swap_within(rows: StoredRows) -> None:
-    first, second = rows.rows("acme/decline")[4:6]
-    rows.swap(first, second)
-
-
-def _swap_neighbours(rows: StoredRows) -> None:
-    """Two neighbouring events of different relationships change places: each chain
-    still reads in order, only the log's order changed."""
-    log = rows.rows()
-    at = next(
-        i for i in range(10, len(log)) if log[i].relationship_id != log[i + 1].relationship_id
-    )
-    rows.swap(log[at], log[at + 1])
-
-
-def _insert_forged(rows: StoredRows) -> None:
-    """A forged next event of a relationship, with the chain hash it would have had,
-    slipped into the log right after that relationship's last event."""
-    log = rows.rows()
-    final = log[-1].relationship_id
-    at = max(i for i, row in enumerate(log) if row.relationship_id != final)
-    target = log[at]
-    rows.append(target.relationship_id, target.version + 1, RECORDED, _forged(target, True))
-    while True:
-        log = rows.rows()
-        forged = next(i for i, row in enumerate(log) if _of(row)["event_id"] == "forged-1")
-        if forged == at + 1:
-            return
-        rows.swap(log[forged - 1], log[forged])
-
-
-def _append_badly_forged(rows: StoredRows) -> None:
-    """A forged event appended at the end with a hash that looks right but is not."""
-    target = rows.rows("acme/steady")[-1]
-    rows.append("acme/steady", target.version + 1, RECORDED, _forged(target, False))
-
-
-def _rewrite_chain(rows: StoredRows) -> None:
-    rows.rewrite_chain("acme/steady", lambda record: record.update(event_id="rewritten"))
-
-
-def _change_topic(rows: StoredRows) -> None:
-    """The topic is not in the hash chain (verify checks it on its own), but it is in
-    the leaf: it says which class decodes the event."""
-    row = rows.rows("acme/fraud")[2]
-    rows.set_topic(row.position, "domain.relationship:Relationship.Opened")
-
-
-def _move_to_another(rows: StoredRows) -> None:
-    fraud = rows.rows("acme/fraud")
-    rows.move(rows.rows("acme/steady")[-1], "acme/fraud", fraud[-1].version + 1)
-
-
-def _of(row: Row) -> dict[str, Any]:
-    interaction: dict[str, Any] = row.state["interaction"]
-    return interaction
-
-
-def _forged(after: Row, correct_hash: bool) -> dict[str, Any]:
-    record = {**_of(after), "event_id": "forged-1"}
-    hashed = record if correct_hash else _of(after)
-    return {
-        "timestamp": after.state["timestamp"],
-        "interaction": record,
-        "late": False,
-        "chain_hash": link(after.state["chain_hash"], hashed),
-    }
-
-
-CHANGED = "records no longer hash to the root of the checkpoint of 1270 records"
-CHAINS_CHECK = "every hash chain still checks, so the history was rewritten"
-FEWER = "1269 records, 1 fewer than the checkpoint of 1270 records"
-
-TAMPERING = [
-    pytest.param(_edit_amount, [CHANGED, "; first break: acme/steady #"], id="edit"),
-    pytest.param(_delete_middle, [FEWER, "; first break: acme/quarrels #"], id="delete-middle"),
-    pytest.param(_delete_relationships_last, [FEWER, "deleted"], id="delete-relationships-last"),
-    pytest.param(_delete_logs_last, [FEWER, "deleted or the log truncated"], id="delete-logs-last"),
-    pytest.param(_swap_within, [CHANGED, "; first break: acme/decline #"], id="reorder"),
-    pytest.param(_swap_neighbours, [CHANGED, CHAINS_CHECK], id="reorder-across"),
-    pytest.param(_insert_forged, [CHANGED, CHAINS_CHECK], id="insert-forged"),
-    pytest.param(
-        _append_badly_forged,
-        ["extends the checkpoint of 1270", "chains are broken", "first: acme/steady #"],
-        id="append-forged-hash",
-    ),
-    pytest.param(_rewrite_chain, [CHANGED, CHAINS_CHECK], id="rewrite-chain"),
-    pytest.param(
-        _change_topic,
-        [CHANGED, "; first break: acme/fraud #3: stored as the wrong kind of event"],
-        id="change-topic",
-    ),
-    pytest.param(_move_to_another, [CHANGED, "first break: acme/fraud #"], id="move"),
-]
-
-
-@pytest.mark.parametrize(("tamper", "said"), TAMPERING)
-def test_tampering_after_a_checkpoint_is_caught(
-    audited: Audited, tamper: Callable[[StoredRows], None], said: list[str]
-) -> None:
-    tamper(audited.rows)
-    result = audited.verify()
-    assert result.exit_code == 1, result.output
-    line = _one_line(result)
-    assert line.startswith("error: ")
-    for fragment in said:
-        assert fragment in line
-    assert result.stdout == ""
-
-
-def test_a_whole_chain_rewritten_passes_the_chain_check_but_not_the_checkpoint(
-    audited: Audited,
-) -> None:
-    """Why checkpoints exist: what `verify` alone misses."""
-    _rewrite_chain(audited.rows)
-    assert audited.cli("verify", "acme/steady").exit_code == 0
-    assert audited.verify().exit_code == 1
-
-
-def test_deleting_a_relationships_last_event_passes_the_chain_check_but_not_the_checkpoint(
-    audited: Audited,
-) -> None:
-    _delete_relationships_last(audited.rows)
-    assert audited.cli("verify", "acme/steady").exit_code == 0
-    assert audited.verify().exit_code == 1
-
-
-# -- what still verifies ---------------------------------------------------------------
-
-
-def test_real_events_recorded_after_a_checkpoint_extend_it(store_url: str, tmp_path: Path) -> None:
-    lines = (DATA / "events.jsonl").read_bytes().splitlines(keepends=True)
-    ledger = open_ledger(store_url)
-    ingest_lines(ledger, lines[:700], clock=lambda: RECORDED_AT)
-    key = tmp_path / "signer"
-    audited = Audited(store_url, tmp_path, key, _new_key(key), tmp_path / "early.json")
-    assert audited.take(audited.checkpoint).exit_code == 0
-    early = audited.document()["size"]
-    ingest_lines(ledger, lines[700:], clock=lambda: RECORDED_AT)
-    ledger.close()
-
-    result = audited.verify()
-    assert result.exit_code == 0, result.output
-    assert result.stdout.strip() == (
-        f"the ledger (1270 records) extends the checkpoint of {early} records signed by "
-        f"{audited.key_id} at {audited.document()['time']}"
-    )
-    later = tmp_path / "later.json"
-    assert audited.take(later).exit_code == 0
-    assert audited.verify(later).exit_code == 0
-    kept = json.loads(audited.cli("checkpoints", "--json").stdout)
-    assert [one["size"] for one in kept] == [early, 1270]
-    assert kept[-1] == json.loads(later.read_text())
-
-
-def test_a_forged_event_appended_after_a_checkpoint_is_beyond_it(audited: Audited) -> None:
-    """The limit of a checkpoint: it vouches for its first records and nothing after them.
-    A forged event appended with the right chain hash reads like a real new one; what the
-    checkpoint does guarantee is that nobody can prove it was part of the signed history."""
-    target = audited.rows.rows("acme/steady")[-1]
-    forged = _forged(target, True)
-    audited.rows.append("acme/steady", target.version + 1, RECORDED, forged)
-    assert audited.verify().exit_code == 0
-    proof = audited.cli("prove", "acme/steady", str(target.version + 1))
-    assert proof.exit_code == 2
-    assert "stored after the checkpoint of 1270 records" in _one_line(proof)
 
 
 # -- the checkpoint itself ---------------------------------------------------------------
@@ -294,10 +44,10 @@ def test_a_forged_event_appended_after_a_checkpoint_is_beyond_it(audited: Audite
 
 def test_a_checkpoint_signed_by_another_key_is_refused(audited: Audited) -> None:
     other = audited.folder / "other"
-    other_id = _new_key(other)
+    other_id = new_key(other)
     result = audited.verify(public_key=other.with_name("other.pub"))
     assert result.exit_code == 1
-    line = _one_line(result)
+    line = one_line(result)
     assert f"signed by key {audited.key_id}, not by key {other_id}" in line
 
 
@@ -330,7 +80,7 @@ def test_an_edited_checkpoint_is_refused(
     edited.write_text(json.dumps(document))
     result = audited.verify(edited)
     assert result.exit_code == 1, result.output
-    assert said in _one_line(result)
+    assert said in one_line(result)
 
 
 def test_a_malformed_checkpoint_file_names_the_file_and_the_field(audited: Audited) -> None:
@@ -340,22 +90,22 @@ def test_a_malformed_checkpoint_file_names_the_file_and_the_field(audited: Audit
     broken.write_text(json.dumps(document))
     result = audited.verify(broken)
     assert result.exit_code == 2
-    assert _one_line(result) == f"error: {broken}: field root is missing"
+    assert one_line(result) == f"error: {broken}: field root is missing"
     broken.write_text("{not json")
     assert audited.verify(broken).exit_code == 2
-    assert "not JSON" in _one_line(audited.verify(broken))
+    assert "not JSON" in one_line(audited.verify(broken))
     garbage_key = audited.folder / "garbage.pub"
     garbage_key.write_text("not a key")
     refused = audited.verify(public_key=garbage_key)
     assert refused.exit_code == 2
-    assert f"{garbage_key}: not an Ed25519 public key" in _one_line(refused)
+    assert f"{garbage_key}: not an Ed25519 public key" in one_line(refused)
 
 
 def test_checkpoint_refuses_to_sign_a_broken_ledger(audited: Audited) -> None:
-    _edit_amount(audited.rows)
+    edit_amount(audited.rows)
     result = audited.take(audited.folder / "refused.json")
     assert result.exit_code == 1
-    line = _one_line(result)
+    line = one_line(result)
     assert "refusing to sign a ledger whose hash chains are broken" in line
     assert "first: acme/steady #" in line
     assert not (audited.folder / "refused.json").exists()
@@ -363,10 +113,10 @@ def test_checkpoint_refuses_to_sign_a_broken_ledger(audited: Audited) -> None:
 
 
 def test_checkpoint_refuses_to_paper_over_a_truncation(audited: Audited) -> None:
-    _delete_logs_last(audited.rows)
+    delete_logs_last(audited.rows)
     result = audited.take(audited.folder / "refused.json")
     assert result.exit_code == 1
-    assert f"refusing to sign: the ledger has {FEWER}" in _one_line(result)
+    assert f"refusing to sign: the ledger has {FEWER}" in one_line(result)
 
 
 def test_checkpoint_json_matches_the_file_and_the_store(audited: Audited) -> None:
@@ -391,11 +141,11 @@ def test_plain_verify_compares_with_the_latest_checkpoint_kept(audited: Audited)
     assert "extends the latest checkpoint kept in the store (1270 records" in fine.stdout
     assert "signature is not checked" in fine.stdout
 
-    _delete_logs_last(audited.rows)
+    delete_logs_last(audited.rows)
     truncated = audited.cli("verify")
     assert truncated.exit_code == 1
     assert "1269 records in 41 relationships: intact" in truncated.stdout
-    assert FEWER in _one_line(truncated)
+    assert FEWER in one_line(truncated)
     report = json.loads(audited.cli("verify", "--json").stdout)
     assert report["intact"] is False and report["chains_intact"] is True
     assert report["checkpoint"]["extends"] is False
@@ -535,7 +285,7 @@ def test_an_edited_proof_fails(
     edited.write_text(json.dumps(document))
     result = proven.check(edited)
     assert result.exit_code == 1, result.output
-    assert said in _one_line(result)
+    assert said in one_line(result)
 
 
 def test_a_proof_fails_against_another_checkpoint(proven: Proven) -> None:
@@ -545,14 +295,14 @@ def test_a_proof_fails_against_another_checkpoint(proven: Proven) -> None:
     ledger = open_ledger(proven.audited.url)
     ingest_lines(
         ledger,
-        [json.dumps({**_of(target), "event_id": "later-1"}).encode()],
+        [json.dumps({**interaction_of(target), "event_id": "later-1"}).encode()],
         clock=lambda: RECORDED_AT,
     )
     ledger.close()
     assert proven.audited.take(later).exit_code == 0
     result = proven.check(checkpoint=later)
     assert result.exit_code == 1
-    assert "proves inclusion in a tree of 1270 records" in _one_line(result)
+    assert "proves inclusion in a tree of 1270 records" in one_line(result)
 
 
 def test_prove_against_a_checkpoint_file_and_its_refusals(audited: Audited) -> None:
@@ -563,18 +313,18 @@ def test_prove_against_a_checkpoint_file_and_its_refusals(audited: Audited) -> N
     assert Proven(audited, proof).check().exit_code == 0
 
     assert audited.cli("prove", "acme/nobody", "1").exit_code == 2
-    assert "no record #999" in _one_line(audited.cli("prove", "acme/fraud", "999"))
+    assert "no record #999" in one_line(audited.cli("prove", "acme/fraud", "999"))
 
-    _delete_logs_last(audited.rows)
+    delete_logs_last(audited.rows)
     smaller = audited.cli("prove", "acme/fraud", "1", "--checkpoint", str(audited.checkpoint))
     assert smaller.exit_code == 1
-    assert FEWER in _one_line(smaller)
+    assert FEWER in one_line(smaller)
 
 
 def test_prove_needs_a_checkpoint(store_url: str) -> None:
     result = runner.invoke(app, ["--db", store_url, "prove", "acme/steady", "1"])
     assert result.exit_code == 2
-    assert "no checkpoint is kept in this store" in _one_line(result)
+    assert "no checkpoint is kept in this store" in one_line(result)
 
 
 # -- signing keys ----------------------------------------------------------------------------
@@ -584,7 +334,7 @@ def test_a_new_private_key_is_readable_by_its_owner_only(tmp_path: Path) -> None
     key = tmp_path / "signer"
     previous = os.umask(0)  # even where new files would be world-writable
     try:
-        key_id = _new_key(key)
+        key_id = new_key(key)
     finally:
         os.umask(previous)
     assert stat.S_IMODE(key.stat().st_mode) == 0o600
@@ -597,11 +347,11 @@ def test_a_new_private_key_is_readable_by_its_owner_only(tmp_path: Path) -> None
 
 def test_key_files_are_never_overwritten(tmp_path: Path) -> None:
     key = tmp_path / "signer"
-    _new_key(key)
+    new_key(key)
     before = key.read_bytes(), (tmp_path / "signer.pub").read_bytes()
     again = runner.invoke(app, ["signing-key", "new", str(key)])
     assert again.exit_code == 2
-    assert _one_line(again) == f"error: {key} exists already: a key file is never overwritten"
+    assert one_line(again) == f"error: {key} exists already: a key file is never overwritten"
     assert (key.read_bytes(), (tmp_path / "signer.pub").read_bytes()) == before
 
     lone = tmp_path / "lone"
