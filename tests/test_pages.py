@@ -4,210 +4,38 @@ Chromium (Debian's package, launched by Playwright for Python from /usr/bin/chro
 opens the pages of one `relledger serve` per backend over the conformance stories, and
 the tests check what a user would see: as many chart points as trust changes, phase
 bands as the phase history has them, as-of figures as `replay --as-of` gives them, a
-broken chain in the header and on its row, who may sign in and see what, no console
-errors. Without Chromium or Playwright the tests skip on a laptop and fail in CI.
+broken chain in the header and on its row, what each role may see, no console errors.
+Signing in is in `test_page_sessions.py`, what both share in `page_support.py`. Without
+Chromium or Playwright the tests skip on a laptop and fail in CI.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
-from api_server import running
-from conformance import ingest_file
-from conftest import fresh_postgres_schema
-from servers import unavailable
+from page_support import (
+    CAUTIOUS,
+    STEADY,
+    Site,
+    Visit,
+    Visitor,
+    browser_fixture,  # noqa: F401
+    path_of,
+    site_fixture,  # noqa: F401
+    visit_fixture,  # noqa: F401
+)
 from tamper import StoredRows
 
 from domain.fold.records import Phase
 from projections import queries
 from service.keys import Role
-from service.ledger_service import LedgerService
-from service.schema import migrate
 
-try:
-    from playwright.sync_api import Browser, Page, sync_playwright
-
-    PLAYWRIGHT = True
-except ImportError:  # the browser fixture says what is missing
-    PLAYWRIGHT = False
-
-CHROMIUM = os.environ.get("RELLEDGER_CHROMIUM", "/usr/bin/chromium")
-STEADY, CYCLES, TAMPERED = "acme/steady", "rnd/0009", "acme/generous"
-"""A committed story with late events; one with four cycles and a breach; and the one
-whose stored event the broken-chain test edits (no other test reads it)."""
-
-
-LIVE_POLICY = Path(__file__).parents[1] / "domain" / "policies" / "v1.toml"
-CAUTIOUS = "cautious"
+CYCLES, TAMPERED = "rnd/0009", "acme/generous"
+"""A story with four cycles and a breach; and the one whose stored event the
+broken-chain test edits (no other test reads it)."""
 FRAUD = "acme/fraud"
-
-
-def path_of(relationship_id: str) -> str:
-    return "/relationships/" + relationship_id.replace("/", "%2F")
-
-
-@dataclass
-class Site:
-    url: str
-    store_url: str
-    service: LedgerService
-    keys: dict[Role, str]
-
-
-@pytest.fixture(
-    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-)
-def site(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Site]:
-    """`relledger serve` over a store holding the conformance stories, a key per role."""
-    folder = tmp_path_factory.mktemp("pages")
-    if request.param == "sqlite":
-        yield from _serving(f"sqlite:///{folder}/ledger.db", folder)
-        return
-    with fresh_postgres_schema() as url:
-        yield from _serving(url, folder)
-
-
-def _serving(url: str, folder: Path) -> Iterator[Site]:
-    migrate(url)
-    service = LedgerService.open(url)
-    ingest_file(service.ledger)
-    service.catch_up()
-    # The store also knows a more cautious policy its read models were once built under.
-    cautious = folder / "cautious.toml"
-    cautious.write_text(
-        LIVE_POLICY.read_text()
-        .replace('version = "v1"', f'version = "{CAUTIOUS}"')
-        .replace("gain_rate = 5.0", "gain_rate = 3.0")
-    )
-    service.rebuild(cautious, check=False)
-    service.rebuild(LIVE_POLICY, check=False)
-    keys = {role: service.keys.create(role, f"pages-{role.value}") for role in Role}
-    with running(url, folder / "serve.log") as server:
-        yield Site(server.url, url, service, keys)
-    service.close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not PLAYWRIGHT:
-        unavailable(
-            "Playwright for Python is not installed (pip install -e '.[test]')", "the pages"
-        )
-    if not Path(CHROMIUM).exists():
-        unavailable(f"no Chromium at {CHROMIUM} (apt-get install chromium)", "the pages")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM)
-        yield launched
-        launched.close()
-
-
-@dataclass
-class Visitor:
-    """One browser context (its own cookies) and the console errors its pages logged."""
-
-    site: Site
-    page: Page
-    errors: list[str] = field(default_factory=list)
-
-    def open(self, path: str) -> int:
-        answer = self.page.goto(self.site.url + path)
-        assert answer is not None
-        return answer.status
-
-    def sign_in(self, key: str) -> None:
-        self.open("/login")
-        self.page.fill("#key", key)
-        self.page.click("form.login button[type=submit]")
-
-    def texts(self, selector: str) -> list[str]:
-        return [text.strip() for text in self.page.locator(selector).all_inner_texts()]
-
-    def attribute(self, selector: str, name: str) -> list[str]:
-        return [str(one.get_attribute(name)) for one in self.page.locator(selector).all()]
-
-
-Visit = Callable[[Role | None], Visitor]
-
-
-@pytest.fixture
-def visit(browser: Browser, site: Site) -> Iterator[Visit]:
-    """Make a visitor, signed in with `role`'s key (or not signed in: None)."""
-    contexts = []
-
-    def make(role: Role | None) -> Visitor:
-        context = browser.new_context()
-        contexts.append(context)
-        visitor = Visitor(site, context.new_page())
-        visitor.page.on(
-            "console", lambda m: visitor.errors.append(m.text) if m.type == "error" else None
-        )
-        visitor.page.on("pageerror", lambda error: visitor.errors.append(str(error)))
-        if role is not None:
-            visitor.sign_in(site.keys[role])
-            assert visitor.page.url == site.url + "/"
-        return visitor
-
-    yield make
-    for context in contexts:
-        context.close()
-
-
-def test_signing_in_and_out(visit: Visit, site: Site) -> None:
-    visitor = visit(None)
-    assert visitor.open(path_of(STEADY)) == 200
-    assert visitor.page.url.startswith(site.url + "/login?next=")
-    visitor.page.fill("#key", "rl_not-a-key")
-    visitor.page.click("form.login button[type=submit]")
-    assert "Unknown or revoked key" in visitor.page.inner_text("#login-error")
-    visitor.page.fill("#key", site.keys[Role.PRODUCER])
-    visitor.page.click("form.login button[type=submit]")
-    assert "producer key cannot sign in" in visitor.page.inner_text("#login-error")
-    visitor.page.fill("#key", site.keys[Role.READER])
-    visitor.page.click("form.login button[type=submit]")
-    assert visitor.page.url == site.url + path_of(STEADY)
-    assert "pages-reader" in visitor.page.inner_text(".who")
-    (cookie,) = visitor.page.context.cookies()
-    assert (cookie["httpOnly"], cookie["sameSite"]) == (True, "Lax")
-    assert site.keys[Role.READER] not in cookie["value"]
-    visitor.page.click(".signout button")
-    assert visitor.page.url == site.url + "/login"
-    visitor.open("/")
-    assert visitor.page.url.startswith(site.url + "/login")
-    assert visitor.errors == []
-
-
-def test_forms_without_the_session_token_are_refused(visit: Visit, site: Site) -> None:
-    visitor = visit(Role.READER)
-    forged = visitor.page.request.post(site.url + "/logout", form={"csrf": "guessed"})
-    assert forged.status == 403
-    assert visitor.open("/") == 200 and "pages-reader" in visitor.page.inner_text(".who")
-    stranger = visitor.page.context.browser
-    assert stranger is not None
-    elsewhere = stranger.new_context()
-    answer = elsewhere.request.post(
-        site.url + "/login", form={"key": site.keys[Role.READER], "csrf": "x", "next": "/"}
-    )
-    assert answer.status == 403
-    assert elsewhere.request.get(site.url + "/", max_redirects=0).status == 303
-    elsewhere.close()
-
-
-def test_a_revoked_key_ends_its_sessions(visit: Visit, site: Site) -> None:
-    key = site.service.keys.create(Role.READER, "pages-revoked")
-    visitor = visit(None)
-    visitor.sign_in(key)
-    assert visitor.open(path_of(STEADY)) == 200 and visitor.page.url.endswith(path_of(STEADY))
-    site.service.keys.revoke("pages-revoked")
-    visitor.open(path_of(STEADY))
-    assert visitor.page.url.startswith(site.url + "/login")
 
 
 def test_the_relationships_page_lists_filters_and_counts(visit: Visit, site: Site) -> None:
