@@ -257,3 +257,5 @@ def test_an_unknown_relationship_is_a_page_saying_so(visit: Visit) -> None:
     assert "acme/nobody" in visitor.page.inner_text("#error-detail")
     assert visitor.open("/?phase=bogus") == 422
     assert "phase" in visitor.page.inner_text("#error-detail")
+    assert visitor.open("/?page=99999999999999999999") == 422  # not "the store failed"
+    assert "is not a page number" in visitor.page.inner_text("#error-detail")
