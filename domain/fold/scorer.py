@@ -91,17 +91,7 @@ class Scorer:
         corrected = Scorer(self.policy).apply_all(
             fact for fact in earlier if not fact.rule.retracts and fact.key not in taken_back
         )
-        if corrected.trust != self.trust:
-            self.trust_changes.append(
-                TrustChange(
-                    event_id=retraction.event_id,
-                    occurred_at=retraction.occurred_at,
-                    rule=RETRACTION_RULE,
-                    before=self.trust,
-                    after=corrected.trust,
-                    policy=self.policy.version,
-                )
-            )
+        self._move_trust(retraction, corrected.trust, RETRACTION_RULE)  # the cap was applied
         if corrected.phase is not None and corrected.phase != self.phase:
             self.phase_changes.append(
                 PhaseChange(
@@ -162,7 +152,10 @@ class Scorer:
             self._set_trust(fact, *moved)
 
     def _set_trust(self, fact: Fact, value: float, rule: str) -> None:
-        value = trust.cap(value, self.policy.trust, self.credibility_lost)
+        self._move_trust(fact, trust.cap(value, self.policy.trust, self.credibility_lost), rule)
+
+    def _move_trust(self, fact: Fact, value: float, rule: str) -> None:
+        """Trust becomes `value`, recorded as a change caused by `fact` (if it moved)."""
         if value != self.trust:
             self.trust_changes.append(
                 TrustChange(
