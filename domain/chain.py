@@ -30,7 +30,12 @@ def canonical_json(record: dict[str, Any]) -> bytes:
 
 
 def link(previous: str, record: dict[str, Any]) -> str:
-    return hashlib.sha256(previous.encode() + b"\n" + canonical_json(record)).hexdigest()
+    return link_bytes(previous, canonical_json(record))
+
+
+def link_bytes(previous: str, canonical: bytes) -> str:
+    """`link`, for an interaction whose canonical bytes are already at hand."""
+    return hashlib.sha256(previous.encode() + b"\n" + canonical).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ the store through this class, so it lives with the domain they share.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
+from eventsourcing.domain import MutableOrImmutableAggregate
 from eventsourcing.persistence import (
     IntegrityError,
     InterfaceError,
@@ -27,16 +28,19 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.utils import get_topic
 
+from domain.batch import BatchAttempt
+from domain.batch import Outcome as Outcome
 from domain.chain import ChainEntry
 from domain.contract import Interaction
-from domain.errors import Conflict, Damaged, InteractionRejected, NotFound
+from domain.errors import Conflict, Damaged, NotFound
 from domain.fold.facts import Fact
-from domain.relationship import Recorded, Relationship, relationship_uuid
+from domain.key_index import KeyIndex
+from domain.relationship import Relationship, relationship_uuid
 from domain.retry import retry_call
 from domain.text import one_line
 from domain.transcoder import OrjsonTranscoder
 
-Outcome = Recorded | InteractionRejected
+SNAPSHOT_EVERY = 50
 
 STORE_OUTAGES: tuple[type[Exception], ...] = (OperationalError, InterfaceError)
 """The library's errors for a store that did not answer (down, restarting, locked, no
@@ -146,6 +150,11 @@ class RelationshipLedger(Application[UUID]):
         "AGGREGATE_CACHE_FASTFORWARD": "n",
         "DEEPCOPY_FROM_AGGREGATE_CACHE": "n",
     }
+    snapshotting_intervals: ClassVar[dict[type[MutableOrImmutableAggregate[Any]], int]] = {
+        Relationship: SNAPSHOT_EVERY
+    }
+    """A relationship not in the cache loads from its latest snapshot and the events after
+    it: at most `SNAPSHOT_EVERY` - 1, however long its history."""
 
     write_conflict_patience_s: float = 300.0
     """How long `record_batch` keeps deciding again after losing version races."""
@@ -198,21 +207,21 @@ class RelationshipLedger(Application[UUID]):
         tracking: Tracking | None,
         before_commit: Callable[[Sequence[Outcome]], None] | None,
     ) -> list[Outcome]:
-        touched: dict[UUID, Relationship] = {}
+        attempt = BatchAttempt(items, self.key_index, self._find)
         try:
-            outcomes = [self._decide(item, touched) for item in items]
+            outcomes = [attempt.decide(item) for item in items]
             if before_commit is not None:
                 before_commit(outcomes)
-            self._save(touched.values(), tracking)
+            self._save(attempt, tracking)
         except IntegrityError:
             # Another writer saved one of these relationships first (the optimistic
-            # version check), or stored this consumer position: forget what we hold,
-            # and let the retry decide again against what it stored.
-            self._forget(touched)
+            # version check) or one of these keys, or stored this consumer position:
+            # forget what we hold, and let the retry decide again against what it stored.
+            self._forget(attempt.touched)
             self._check_position(tracking)
             raise
         except BaseException:
-            self._forget(touched)
+            self._forget(attempt.touched)
             raise
         return outcomes
 
@@ -225,30 +234,30 @@ class RelationshipLedger(Application[UUID]):
                 tracking.application_name, tracking.notification_id, stored
             )
 
-    def _save(self, aggregates: Iterable[Relationship], tracking: Tracking | None) -> None:
+    def _save(self, attempt: BatchAttempt, tracking: Tracking | None) -> None:
         """`Application.save`, plus the optional tracking record (as the library's
-        process applications do), so events and a consumer position commit together."""
+        process applications do) and the attempt's key rows, so events, keys and a
+        consumer position commit together; then the snapshots that are due."""
         processing: ProcessingEvent[UUID] = ProcessingEvent(tracking=tracking)
-        for aggregate in aggregates:
+        for aggregate in attempt.touched.values():
             # What `collect_events` does, minus its two runtime Protocol checks per
             # aggregate (slow on Python 3.11, and we know these are aggregates).
             processing.events.extend(aggregate.collect_events())
             processing.aggregates[aggregate.id] = aggregate
-        self._notify(self._record(processing))
+        processing.saved_kwargs.update(
+            recorded_keys=list(attempt.new_keys.values()), retracted_keys=attempt.retracted
+        )
+        recordings = self._record(processing)
+        self._take_snapshots(processing)
+        self._notify(recordings)
 
-    def _decide(self, item: Interaction, touched: dict[UUID, Relationship]) -> Outcome:
-        aggregate_id = relationship_uuid(item.relationship_id)
-        relationship = touched.get(aggregate_id) or self._find(item.relationship_id, aggregate_id)
-        try:
-            if relationship is None:
-                relationship = Relationship.open(item)
-                outcome = Recorded.RECORDED
-            else:
-                outcome = relationship.record(item)
-        except InteractionRejected as rejection:
-            return rejection
-        touched[aggregate_id] = relationship
-        return outcome
+    @property
+    def key_index(self) -> KeyIndex:
+        """The keys already recorded: the store's recorder keeps them beside the events."""
+        recorder = self.recorder
+        if not isinstance(recorder, KeyIndex):
+            raise TypeError(f"{type(recorder).__name__} keeps no key index")
+        return recorder
 
     def _find(self, relationship_id: str, aggregate_id: UUID) -> Relationship | None:
         try:

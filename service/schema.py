@@ -13,24 +13,29 @@ each creation step retries a lost race (`store.retry_creation_race`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+from domain.chain import canonical_json
 from domain.errors import Unavailable
-from domain.ledger import RelationshipLedger
+from domain.key_index import Key, RecordedKey, content_digest
+from domain.kinds import KINDS
+from domain.ledger import RelationshipLedger, UnreadableRecord
 from projections.tables import Dialect
 from projections.view import RelationshipView, open_view
 from service.checkpoints import Checkpoints
 from service.keys import KeyRing
 from service.policies import KnownPolicies, load_policy
+from service.recorders import PostgresLedgerRecorder, SQLiteLedgerRecorder
 from service.store import StoreURL, open_ledger, parse_store_url, retry_creation_race
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """Bumped whenever `migrate` learns a new step; stores at an older version are refused
 until migrated. 2: the summary keeps each relationship's parties (a rebuild fills them
 in for relationships projected before). 3: signed checkpoints are kept in the store;
 the summary counts retracted interactions; the store keeps every policy its read models
-were built under."""
+were built under. 4: recorded keys are kept in their own table, unique across the
+ledger (migrate fills it from the log), and relationships are snapshotted."""
 MARKER_TABLE = "relledger_schema"
 
 
@@ -66,10 +71,49 @@ def migrate(url: str) -> Migration:
         retry_creation_race(known.create_table)
         known.remember(live.policy())
         before = _version(view)
+        if before is not None and before < KEYS_INDEXED:
+            index_recorded_keys(ledger)
         retry_creation_race(lambda: _mark(view))
     finally:
         ledger.close()
     return Migration(store.display, before, SCHEMA_VERSION)
+
+
+KEYS_INDEXED = 4
+"""The schema version from which every recorded key is in the key index."""
+
+
+def index_recorded_keys(ledger: RelationshipLedger, batch: int = 5000) -> int:
+    """Fill the key index from the log, for a store recorded before it existed: each
+    event's key with the digest of its content, retractions marked. Where two
+    relationships hold the same key (older versions allowed it), the first recorded
+    keeps it. Returns how many keys the log holds."""
+    recorder = ledger.recorder
+    assert isinstance(recorder, SQLiteLedgerRecorder | PostgresLedgerRecorder)
+    keys: dict[Key, RecordedKey] = {}
+    for stored in ledger.scan():
+        if isinstance(stored, UnreadableRecord):
+            continue  # verify names it; its key cannot be read either
+        record = stored.record
+        key = (record["source"], record["event_id"])
+        retraction = KINDS[record["kind"]].retracts
+        keys.setdefault(
+            key,
+            RecordedKey(
+                *key,
+                stored.relationship_id,
+                stored.version,
+                content_digest(canonical_json(record)),
+                retraction,
+            ),
+        )
+        target = keys.get((record["source"], record.get("ref", "")))
+        if retraction and target is not None:
+            keys[target.key] = replace(target, retracted_by=stored.version)
+    rows = list(keys.values())
+    for start in range(0, len(rows), batch):
+        recorder.backfill_keys(rows[start : start + batch])
+    return len(rows)
 
 
 def require_migrated(ledger: RelationshipLedger, store: StoreURL) -> None:

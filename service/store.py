@@ -20,11 +20,13 @@ from eventsourcing.persistence import (
     IntegrityError,
     PersistenceError,
 )
+from eventsourcing.utils import get_topic
 
 from domain.errors import Unavailable
 from domain.ledger import STORE_OUTAGES, RelationshipLedger
 from domain.retry import RetryNotice, retry_call
 from domain.text import one_line
+from service.recorders import PostgresLedgerRecorder, SQLiteLedgerRecorder
 
 DEFAULT_URL = "sqlite:///relledger.db"
 ENV_VAR = "RELLEDGER_DB"
@@ -73,6 +75,7 @@ def parse_store_url(url: str) -> StoreURL:
             url,
             {
                 "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+                "PROCESS_RECORDER_TOPIC": get_topic(SQLiteLedgerRecorder),
                 "SQLITE_DBNAME": str(path),
                 "SQLITE_LOCK_TIMEOUT": "30",
             },
@@ -85,6 +88,7 @@ def parse_store_url(url: str) -> StoreURL:
         query = parse_qs(parts.query)
         settings = {
             "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "PROCESS_RECORDER_TOPIC": get_topic(PostgresLedgerRecorder),
             "POSTGRES_DBNAME": dbname,
             "POSTGRES_HOST": parts.hostname or "127.0.0.1",
             "POSTGRES_PORT": str(parts.port or 5432),

@@ -161,10 +161,10 @@ def test_unforeseen_errors_validating_or_deciding_dead_letter_one_message(
             raise RuntimeError("validation blew up")
         return parse(raw, **options)
 
-    def record_or_fail(self: Relationship, item: Any) -> Any:
+    def record_or_fail(self: Relationship, item: Any, *canonical: Any) -> Any:
         if item.event_id == "boom-decide":
             raise OverflowError("decision blew up")
-        return record(self, item)
+        return record(self, item, *canonical)
 
     monkeypatch.setattr(kafka_batch, "parse_interaction", parse_or_fail)
     monkeypatch.setattr(Relationship, "record", record_or_fail)

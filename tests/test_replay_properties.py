@@ -59,7 +59,7 @@ def _stream(steps: list[dict], prefix: str) -> list[Interaction]:
         r = s["relationship"]
         clocks[r] = clocks[r] + timedelta(days=s["days"])
         raw: dict = {
-            "event_id": f"e{n}",
+            "event_id": f"{prefix}-e{n}",  # unique in the store shared by examples
             "source": "prop",
             "relationship_id": f"{prefix}/{r}",
             "occurred_at": clocks[r].isoformat(),
