@@ -156,7 +156,17 @@ def test_dead_letter_topic_outage_is_retried_and_loses_nothing(
         )
         consumer = LedgerConsumer(ledger, config)
         proxy.cut()
-        restore = threading.Timer(OUTAGE_S, proxy.restore)
+
+        def restore_once_retried() -> None:
+            # Cut until the consumer has met the outage (joining the group may take
+            # longer than any fixed outage), and for at least OUTAGE_S.
+            deadline = time.monotonic() + 60
+            while consumer.stats.retries == 0 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            time.sleep(OUTAGE_S)
+            proxy.restore()
+
+        restore = threading.Thread(target=restore_once_retried)
         restore.start()
         try:
             consume_until(consumer, ends)
