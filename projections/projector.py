@@ -240,6 +240,7 @@ class Projector:
     ) -> Page:
         """Fold the page; a relationship whose event fails to fold is left to `salvage`."""
         page = Page(entries, self._position)
+        histories: dict[str, list[Fact]] = {}
         scorers = self._scorers_for(cursor, generation, policy, page)
         trust, phases, failed = page.trust, page.phases, page.failed
         last_position: dict[str, int] = {}
@@ -261,7 +262,7 @@ class Projector:
             trust_before, phases_before = len(scorer.trust_changes), len(scorer.phase_changes)
             try:
                 fact = Fact.from_record(entry.record)
-                scorer.apply(fact, partial(self.ledger.facts_before, rid, entry.version))
+                scorer.apply(fact, partial(self._facts_before, histories, rid, entry.version))
             except Exception:
                 del scorers[rid]
                 failed[rid] = None
@@ -290,6 +291,18 @@ class Projector:
             page.drop(failed)
             self._cache.forget(failed)
         return page
+
+    def _facts_before(
+        self, histories: dict[str, list[Fact]], relationship_id: str, version: int
+    ) -> list[Fact]:
+        """What a retraction at `version` refolds: its relationship's history, read from
+        the ledger once per page however many retractions the page holds for it."""
+        history = histories.get(relationship_id)
+        if history is None:
+            history = histories[relationship_id] = [
+                stored.fact() for stored in self.ledger.history(relationship_id)
+            ]
+        return history[: version - 1]
 
     def _write(self, cursor: Any, generation: Generation, policy: Policy, page: Page) -> None:
         write_page(self.view, cursor, generation, policy, page)

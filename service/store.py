@@ -99,6 +99,11 @@ def parse_store_url(url: str) -> StoreURL:
             # so during an outage each store call fails within about 12 s and the
             # caller's own retry, which logs, counts and honours a stop, takes over.
             "POSTGRES_CONNECT_TIMEOUT": str(POOL_WAIT_S),
+            # The projector folds a page inside the transaction that writes it (so no
+            # other projector interleaves); a page whose relationships hold many
+            # retractions of long histories can fold for longer than the library's
+            # default 5 s without a statement. A hung client still loses its locks.
+            "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "60",
             "POSTGRES_SCHEMA": query.get("schema", [""])[0],
         }
         return StoreURL(url, settings)
