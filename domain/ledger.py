@@ -248,7 +248,11 @@ class RelationshipLedger(Application[UUID]):
             recorded_keys=list(attempt.new_keys.values()), retracted_keys=attempt.retracted
         )
         recordings = self._record(processing)
-        self._take_snapshots(processing)
+        # The batch is committed: a snapshot that fails now (another writer took the same
+        # one, the store went away) must not make it look failed, and retried into
+        # "duplicates". Snapshots only save reading: the next one due is taken as usual.
+        with suppress(PersistenceError):
+            self._take_snapshots(processing)
         self._notify(recordings)
 
     @property

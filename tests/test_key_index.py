@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 import pytest
+from eventsourcing.persistence import IntegrityError
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -203,3 +204,22 @@ def _recorded(url: str, items: list[Interaction], sizes: list[int]) -> tuple[Any
     ]
     ledger.close()
     return outcomes, sorted(stored)
+
+
+def test_a_snapshot_failing_after_the_commit_leaves_the_batch_recorded(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two writers may take the same snapshot at once: the loser's failure comes after its
+    events committed, and must not send the batch round again as duplicates."""
+    ledger = open_ledger(store_url)
+    assert ledger.snapshots is not None
+
+    def taken_by_another_writer(*_: Any, **__: Any) -> None:
+        raise IntegrityError("duplicate key value violates unique constraint")
+
+    monkeypatch.setattr(ledger.snapshots, "put", taken_by_another_writer)
+    story = _items([_event(n, "acme/busy") for n in range(1, SNAPSHOT_EVERY + 1)])
+    outcomes = ledger.record_batch(story)
+    assert set(outcomes) == {Recorded.RECORDED}
+    assert len(ledger.history("acme/busy")) == SNAPSHOT_EVERY
+    ledger.close()
