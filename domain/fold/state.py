@@ -21,7 +21,9 @@ from domain.fold.records import Connection, Phase
 from domain.fold.scorer import Scorer
 from domain.policy import Policy
 
-FORMAT = 1
+FORMAT = 2
+"""The current layout: one flat JSON array (see `dump_state`). Format 1, an object with
+named keys, is still read, so read models written before stay resumable."""
 
 _PHASES = {phase.value: phase for phase in Phase}
 _CONNECTIONS = {connection.value: connection for connection in Connection}
@@ -32,54 +34,131 @@ _TOTALS = (
     "customer_received",
     "value_gap",
 )
+_SIZE = 22
+"""Fixed items of a format 2 state, before its recent amounts."""
 
 
 def _parse_time(value: str | None) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value)
 
 
-def dump_state(scorer: Scorer) -> dict[str, Any]:
-    """What `load_state` needs to continue this fold (not the histories already taken)."""
-    volume = scorer.volume
-    return {
-        "format": FORMAT,
-        "policy": scorer.policy.version,
-        "trust": scorer.trust,
-        "credibility_lost": scorer.credibility_lost,
-        "phase": None if scorer.phase is None else scorer.phase.value,
-        "cycle": scorer.cycle,
-        "cycle_started": scorer.cycle_started,
-        "successes": scorer.successes,
-        "agreement_seen": scorer.agreement_seen,
-        "clock": scorer.clock,
-        "connection": scorer.connection.value,
-        "open_disagreements": scorer.open_disagreements,
-        "events": scorer.events,
-        "late_events": scorer.late_events,
-        "parties": None if scorer.parties is None else list(scorer.parties),
-        "retracted": scorer.retracted,
-        "totals": [str(getattr(scorer.totals, name)) for name in _TOTALS],
-        "volume": {
-            "count": volume.count,
-            "first_at": volume.first_at,
-            "recent": [[at, str(amount)] for at, amount in volume.recent],
-        },
-    }
+def dump_state(scorer: Scorer) -> list[Any]:
+    """What `load_state` needs to continue this fold (not the histories already taken).
+
+    Format 2 is a flat array, the items in a fixed order (a projection dumps and loads
+    one per relationship it touches, so names for each value cost more than they tell):
+    format, policy, trust, credibility_lost, phase, cycle, cycle_started, successes,
+    agreement_seen, clock, connection, open_disagreements, events, late_events,
+    supplier, customer, retracted, the five totals (`_TOTALS`, as decimal text), then
+    the volume's count and first_at, then its recent amounts as pairs of items (time,
+    decimal text), oldest first.
+    """
+    volume, totals, parties = scorer.volume, scorer.totals, scorer.parties
+    state: list[Any] = [
+        FORMAT,
+        scorer.policy.version,
+        scorer.trust,
+        scorer.credibility_lost,
+        None if scorer.phase is None else scorer.phase.value,
+        scorer.cycle,
+        scorer.cycle_started,
+        scorer.successes,
+        scorer.agreement_seen,
+        scorer.clock,
+        scorer.connection.value,
+        scorer.open_disagreements,
+        scorer.events,
+        scorer.late_events,
+        None if parties is None else parties[0],
+        None if parties is None else parties[1],
+        scorer.retracted,
+        str(totals.supplier_contributed),
+        str(totals.supplier_received),
+        str(totals.customer_contributed),
+        str(totals.customer_received),
+        str(totals.value_gap),
+        volume.count,
+        volume.first_at,
+    ]
+    for at, amount in volume.recent:
+        state.append(at)
+        state.append(str(amount))
+    return state
 
 
-def load_state(state: dict[str, Any], policy: Policy) -> Scorer:
-    """A scorer that continues exactly where the dumped one stopped.
+def load_state(state: list[Any] | dict[str, Any], policy: Policy) -> Scorer:
+    """A scorer that continues exactly where the dumped one stopped (format 2, or the
+    format 1 object older versions wrote).
 
     Refuses a state made under another policy version: mixing two policies in one
     fold would produce figures neither policy gives.
     """
-    if state.get("format") != FORMAT:
-        raise PolicyError(f"fold state format {state.get('format')!r} is not {FORMAT}")
-    if state["policy"] != policy.version:
+    if isinstance(state, dict):
+        return _load_v1(state, policy)
+    if not isinstance(state, list) or not state or state[0] != FORMAT:
+        found = state[0] if isinstance(state, list) and state else state
+        raise PolicyError(f"fold state format {found!r} is not {FORMAT}")
+    _check_policy(state[1], policy)
+    scorer = Scorer(policy)
+    (
+        _,
+        _,
+        scorer.trust,
+        scorer.credibility_lost,
+        phase,
+        scorer.cycle,
+        cycle_started,
+        scorer.successes,
+        scorer.agreement_seen,
+        clock,
+        connection,
+        scorer.open_disagreements,
+        scorer.events,
+        scorer.late_events,
+        supplier,
+        customer,
+        scorer.retracted,
+        *totals,
+    ) = state[:_SIZE]
+    scorer.phase = None if phase is None else _PHASES[phase]
+    scorer.cycle_started = None if cycle_started is None else datetime.fromisoformat(cycle_started)
+    scorer.clock = None if clock is None else datetime.fromisoformat(clock)
+    scorer.connection = _CONNECTIONS[connection]
+    scorer.parties = None if supplier is None else (supplier, customer)
+    scorer.totals = Ledger(
+        Decimal(totals[0]),
+        Decimal(totals[1]),
+        Decimal(totals[2]),
+        Decimal(totals[3]),
+        Decimal(totals[4]),
+    )
+    volume = scorer.volume
+    volume.count = state[_SIZE]
+    first_at = state[_SIZE + 1]
+    volume.first_at = None if first_at is None else datetime.fromisoformat(first_at)
+    recent = state[_SIZE + 2 :]
+    if len(recent) % 2:
+        raise ValueError("fold state: an unpaired recent amount")
+    volume.recent.extend(
+        (datetime.fromisoformat(at), Decimal(amount))
+        for at, amount in zip(recent[::2], recent[1::2], strict=True)
+    )
+    return scorer
+
+
+def _check_policy(version: Any, policy: Policy) -> None:
+    if version != policy.version:
         raise PolicyError(
-            f"this fold state was made under policy {state['policy']!r}, not "
+            f"this fold state was made under policy {version!r}, not "
             f"{policy.version!r}; rebuild the read models to change policy"
         )
+
+
+def _load_v1(state: dict[str, Any], policy: Policy) -> Scorer:
+    """Format 1: one object with named keys."""
+    if state.get("format") != 1:
+        raise PolicyError(f"fold state format {state.get('format')!r} is not {FORMAT}")
+    _check_policy(state["policy"], policy)
     scorer = Scorer(policy)
     scorer.trust = state["trust"]
     scorer.credibility_lost = state["credibility_lost"]
