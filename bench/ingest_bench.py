@@ -57,7 +57,8 @@ from rich.table import Table
 
 from consumers.jsonl import ingest_lines
 from domain.fold.scorer import Scorer
-from domain.ledger import RelationshipLedger, StoredInteraction
+from domain.ledger import RelationshipLedger
+from domain.stored import StoredInteraction
 from projections.replay import replay_all, replay_relationship
 from relledger.simulate import PERSONAS, SIMULATED_HISTORY, relationship_stream, simulate
 from service.policies import load_policy

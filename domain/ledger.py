@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import suppress
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, ClassVar
 from uuid import UUID
 
@@ -23,20 +21,25 @@ from eventsourcing.persistence import (
     OperationalError,
     PersistenceError,
     ProcessRecorder,
-    StoredEvent,
     Tracking,
 )
 from eventsourcing.utils import get_topic
 
 from domain.batch import BatchAttempt
 from domain.batch import Outcome as Outcome
-from domain.chain import ChainEntry
 from domain.contract import Interaction
 from domain.errors import Conflict, Damaged, NotFound
 from domain.fold.facts import Fact
 from domain.key_index import KeyIndex
 from domain.relationship import Relationship, relationship_uuid
 from domain.retry import retry_call
+from domain.stored import (
+    UNREADABLE,
+    LoggedInteraction,
+    StoredInteraction,
+    UnreadableRecord,
+    unreadable,
+)
 from domain.text import one_line
 from domain.transcoder import OrjsonTranscoder
 
@@ -46,10 +49,6 @@ STORE_OUTAGES: tuple[type[Exception], ...] = (OperationalError, InterfaceError)
 """The library's errors for a store that did not answer (down, restarting, locked, no
 connection from the pool in time): a later attempt may succeed, so callers wait them
 out with `domain.retry`, each with its own patience."""
-
-
-class CorruptRecord(Damaged):
-    """A stored record no longer decodes: itself evidence of tampering or corruption."""
 
 
 class UnloadableRelationship(Damaged):
@@ -86,55 +85,6 @@ class PositionAlreadyRecorded(Conflict):
         self.name = name
         self.wanted = wanted
         self.stored = stored
-
-
-@dataclass(frozen=True, slots=True)
-class StoredInteraction:
-    """One interaction as the store holds it: position, content, flags and chain hash."""
-
-    relationship_id: str
-    aggregate_id: UUID
-    version: int
-    record: dict[str, Any]
-    late: bool
-    chain_hash: str
-    recorded_at: datetime
-    topic: str
-    """The stored event's type, as the library records it (which class decodes it)."""
-
-    def fact(self) -> Fact:
-        return Fact.from_record(self.record)
-
-    def chain_entry(self) -> ChainEntry:
-        return ChainEntry(self.version, self.record, self.chain_hash)
-
-
-@dataclass(frozen=True, slots=True)
-class LoggedInteraction:
-    """An interaction at its position in the ledger-wide notification log."""
-
-    position: int
-    relationship_id: str
-    record: dict[str, Any]
-    version: int
-
-
-@dataclass(frozen=True, slots=True)
-class UnreadableRecord:
-    """A stored row that no longer decodes: itself evidence of tampering or corruption."""
-
-    aggregate_id: UUID
-    version: int
-    error: str
-    position: int | None = None
-    """Its position in the notification log, when it was read from there."""
-
-    def problem(self) -> CorruptRecord:
-        """The error to raise where a fold cannot go on without this record."""
-        return CorruptRecord(
-            f"record {self.version} of aggregate {self.aggregate_id} cannot be read "
-            f"({self.error}); run relledger verify"
-        )
 
 
 class RelationshipLedger(Application[UUID]):
@@ -298,8 +248,8 @@ class RelationshipLedger(Application[UUID]):
                 stored.append(
                     self._stored(aggregate_id, row.originator_version, row.topic, row.state)
                 )
-            except _UNREADABLE as error:
-                raise _unreadable(row, error).problem() from None
+            except UNREADABLE as error:
+                raise unreadable(row, error).problem() from None
         return stored
 
     def chain(self, aggregate_id: UUID) -> list[StoredInteraction | UnreadableRecord]:
@@ -312,8 +262,8 @@ class RelationshipLedger(Application[UUID]):
                 found.append(
                     self._stored(aggregate_id, row.originator_version, row.topic, row.state)
                 )
-            except _UNREADABLE as error:
-                found.append(_unreadable(row, error))
+            except UNREADABLE as error:
+                found.append(unreadable(row, error))
         return found
 
     def facts_before(self, relationship_id: str, version: int) -> list[Fact]:
@@ -361,8 +311,8 @@ class RelationshipLedger(Application[UUID]):
                         notification.topic,
                         notification.state,
                     )
-                except _UNREADABLE as error:
-                    yield _unreadable(notification, error, notification.id)
+                except UNREADABLE as error:
+                    yield unreadable(notification, error, notification.id)
             if len(page) < page_size:
                 return
             start = page[-1].id + 1
@@ -385,25 +335,10 @@ class RelationshipLedger(Application[UUID]):
                         notification.originator_version,
                     )
                 )
-            except _UNREADABLE as error:
-                entries.append(_unreadable(notification, error, notification.id))
+            except UNREADABLE as error:
+                entries.append(unreadable(notification, error, notification.id))
         return entries
 
     def head(self) -> int:
         """The position of the last recorded interaction (0 for an empty ledger)."""
         return self.recorder.max_notification_id() or 0
-
-
-_UNREADABLE = (KeyError, TypeError, ValueError)
-"""What decoding a tampered or corrupted row raises (orjson's errors are ValueErrors)."""
-
-
-def _unreadable(
-    row: StoredEvent, error: Exception, position: int | None = None
-) -> UnreadableRecord:
-    return UnreadableRecord(
-        aggregate_id=UUID(str(row.originator_id)),
-        version=row.originator_version,
-        error=str(error),
-        position=position,
-    )

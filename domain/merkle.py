@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from domain.chain import canonical_json
-from domain.ledger import StoredInteraction, UnreadableRecord
+from domain.stored import StoredInteraction, UnreadableRecord
 
 HASH_SIZE = 32
 LEAF_PREFIX = b"\x00"

@@ -32,8 +32,9 @@ from eventsourcing.utils import get_topic
 
 from domain.chain import ChainBreak, ChainCursor, ChainEntry, link, misplaced
 from domain.errors import Damaged, Unverified
-from domain.ledger import RelationshipLedger, StoredInteraction, UnreadableRecord
+from domain.ledger import RelationshipLedger
 from domain.relationship import Relationship, relationship_uuid
+from domain.stored import StoredInteraction, UnreadableRecord
 from domain.text import quote
 from projections.eventlog import events_table, has_events_table, log_order
 from projections.view import RelationshipView, open_view

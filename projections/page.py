@@ -11,7 +11,7 @@ from collections.abc import Container, Iterable
 from dataclasses import dataclass, field
 
 from domain.fold.scorer import Scorer
-from domain.ledger import LoggedInteraction, UnreadableRecord
+from domain.stored import LoggedInteraction, UnreadableRecord
 from projections.quarantine import Quarantined
 from projections.rows import Row
 

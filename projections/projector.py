@@ -38,10 +38,11 @@ from eventsourcing.persistence import IntegrityError
 from domain.fold.facts import Fact
 from domain.fold.scorer import Scorer
 from domain.fold.state import load_state
-from domain.ledger import STORE_OUTAGES, LoggedInteraction, RelationshipLedger, UnreadableRecord
+from domain.ledger import STORE_OUTAGES, RelationshipLedger
 from domain.policy import Policy
 from domain.relationship import relationship_uuid
 from domain.retry import RetryNotice, retry_call
+from domain.stored import LoggedInteraction, UnreadableRecord
 from projections.page import FoldCache, Page
 from projections.quarantine import Quarantined
 from projections.rows import phase_rows, summary_row, trust_rows

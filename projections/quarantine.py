@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from domain.ledger import LoggedInteraction, UnreadableRecord
 from domain.relationship import relationship_uuid
+from domain.stored import LoggedInteraction, UnreadableRecord
 from domain.text import one_line, readable
 
 REASON_LIMIT = 300

@@ -16,8 +16,9 @@ from functools import partial
 from domain.errors import Damaged
 from domain.fold.records import Standing
 from domain.fold.scorer import Scorer, replay
-from domain.ledger import RelationshipLedger, UnreadableRecord
+from domain.ledger import RelationshipLedger
 from domain.policy import Policy
+from domain.stored import UnreadableRecord
 from projections.quarantine import reason
 
 

@@ -25,8 +25,8 @@ import orjson
 from domain.fold.facts import Fact
 from domain.fold.scorer import Scorer
 from domain.fold.state import load_state
-from domain.ledger import LoggedInteraction
 from domain.policy import Policy
+from domain.stored import LoggedInteraction
 from projections.page import Page
 from projections.quarantine import Quarantined
 from projections.rows import phase_rows, summary_row, trust_rows

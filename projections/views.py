@@ -16,7 +16,7 @@ from typing import Any
 
 from domain.fold.fairness import Fairness
 from domain.fold.records import PhaseChange, Standing, TrustChange
-from domain.ledger import StoredInteraction
+from domain.stored import StoredInteraction
 
 PLACES = 4
 

@@ -37,7 +37,7 @@ import orjson
 
 from domain.chain import canonical_json
 from domain.errors import Damaged, Invalid, NotFound, Unverified
-from domain.ledger import RelationshipLedger, StoredInteraction, UnknownRelationship
+from domain.ledger import RelationshipLedger, UnknownRelationship
 from domain.merkle import (
     EMPTY_ROOT,
     LeafHashes,
@@ -47,6 +47,7 @@ from domain.merkle import (
     verify_consistency,
 )
 from domain.relationship import relationship_uuid
+from domain.stored import StoredInteraction
 from projections.audit import VerifyReport, verify_ledger
 from service.audit_files import FORMAT, Checkpoint, InclusionProof, MalformedFile
 from service.signing_keys import SigningKey

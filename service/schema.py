@@ -20,7 +20,8 @@ from domain.chain import canonical_json
 from domain.errors import Unavailable
 from domain.key_index import Key, RecordedKey, content_digest
 from domain.kinds import KINDS
-from domain.ledger import RelationshipLedger, UnreadableRecord
+from domain.ledger import RelationshipLedger
+from domain.stored import UnreadableRecord
 from projections.tables import Dialect
 from projections.view import RelationshipView, open_view
 from service.checkpoints import Checkpoints

@@ -25,7 +25,8 @@ from consumers.jsonl import LineRejection, ingest_lines
 from consumers.kafka_consumer import ConsumerConfig
 from consumers.kafka_positions import tracking_name
 from consumers.publish import publish_lines
-from domain.ledger import RelationshipLedger, StoredInteraction
+from domain.ledger import RelationshipLedger
+from domain.stored import StoredInteraction
 from relledger.simulate import SIMULATED_HISTORY, simulate
 from service.schema import migrate
 from service.store import open_ledger

@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from consumers.jsonl import LineRejection, ingest_lines
-from domain.ledger import UnreadableRecord
+from domain.stored import UnreadableRecord
 from projections.audit import verify_ledger
 from projections.projector import Projector
 from projections.view import open_view

@@ -22,8 +22,9 @@ from hypothesis import strategies as st
 
 from domain.contract import Interaction, parse_interaction
 from domain.errors import InteractionConflict
-from domain.ledger import SNAPSHOT_EVERY, RelationshipLedger, StoredInteraction
+from domain.ledger import SNAPSHOT_EVERY, RelationshipLedger
 from domain.relationship import Recorded, relationship_uuid
+from domain.stored import StoredInteraction
 from service.ledger_service import LedgerService
 from service.schema import SCHEMA_VERSION, NotMigrated, migrate
 from service.store import open_ledger

@@ -14,7 +14,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from domain.chain import canonical_json
-from domain.ledger import StoredInteraction
 from domain.merkle import (
     EMPTY_ROOT,
     LeafHashes,
@@ -26,6 +25,7 @@ from domain.merkle import (
     verify_consistency,
     verify_inclusion,
 )
+from domain.stored import StoredInteraction
 
 # The Certificate Transparency reference data (RFC 6962 test vectors, as used by the
 # reference log verifiers): eight leaf inputs, the root of each prefix of them, and
