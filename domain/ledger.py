@@ -36,6 +36,7 @@ from domain.retry import retry_call
 from domain.stored import (
     UNREADABLE,
     LoggedInteraction,
+    LogReader,
     StoredInteraction,
     UnreadableRecord,
     unreadable,
@@ -321,22 +322,20 @@ class RelationshipLedger(Application[UUID]):
         self, after: int, limit: int, until: int | None = None
     ) -> list[LoggedInteraction | UnreadableRecord]:
         """The next page of the notification log after position `after` (up to `until`),
-        for projections: only each interaction record and its position."""
-        page = self.recorder.select_notifications(start=after + 1, limit=limit, stop=until)
+        for projections: only each interaction record, its position and version, read
+        straight from the events table (the projector's hot loop)."""
+        reader = self.recorder
+        if not isinstance(reader, LogReader):
+            raise TypeError(f"{type(reader).__name__} reads no log rows")
         entries: list[LoggedInteraction | UnreadableRecord] = []
-        for notification in page:
+        for position, originator_id, version, state in reader.log_rows(after, limit, until):
             try:
-                record = self._decode(notification.state)["interaction"]
+                record = self._decode(state)["interaction"]
                 entries.append(
-                    LoggedInteraction(
-                        notification.id,
-                        record["relationship_id"],
-                        record,
-                        notification.originator_version,
-                    )
+                    LoggedInteraction(position, record["relationship_id"], record, version)
                 )
             except UNREADABLE as error:
-                entries.append(unreadable(notification, error, notification.id))
+                entries.append(UnreadableRecord(UUID(originator_id), version, str(error), position))
         return entries
 
     def head(self) -> int:

@@ -8,9 +8,10 @@ relationship goes on.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
@@ -84,3 +85,17 @@ def unreadable(row: StoredEvent, error: Exception, position: int | None = None) 
         error=str(error),
         position=position,
     )
+
+
+LogRow = tuple[int, str, int, bytes]
+"""One row of the log as the projector needs it: position, aggregate id (text),
+version and stored state, without the library's notification object around it."""
+
+
+@runtime_checkable
+class LogReader(Protocol):
+    """The store's recorder reading a page of the log straight from the events table."""
+
+    def log_rows(self, after: int, limit: int, until: int | None) -> Sequence[LogRow]:
+        """Up to `limit` rows after position `after` (and at most `until`), in order."""
+        ...

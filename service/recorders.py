@@ -26,6 +26,7 @@ from eventsourcing.sqlite import SQLiteAggregateRecorder, SQLiteProcessRecorder
 from psycopg.sql import SQL, Identifier
 
 from domain.key_index import Key, RecordedKey, key_hash
+from domain.stored import LogRow
 
 KEYS_TABLE = "relledger_keys"
 _COLUMNS = "key_hash, relationship_id, version, digest, retraction, retracted_by"
@@ -129,6 +130,17 @@ class SQLiteLedgerRecorder(SQLiteProcessRecorder):
                 found.update(_found(c.fetchall(), offered))
         return found
 
+    def log_rows(self, after: int, limit: int, until: int | None) -> list[LogRow]:
+        upto = "" if until is None else " AND rowid <= ?"
+        params = [after] if until is None else [after, until]
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                "SELECT rowid, originator_id, originator_version, state "
+                f"FROM {self.events_table_name} WHERE rowid > ?{upto} ORDER BY rowid LIMIT ?",
+                [*params, limit],
+            )
+            return [tuple(row) for row in c.fetchall()]
+
     def backfill_keys(self, recorded: Sequence[RecordedKey]) -> None:
         """Keys of events recorded before the index existed (the first of a key wins)."""
         with self.datastore.transaction(commit=True) as c:
@@ -143,6 +155,7 @@ class PostgresLedgerRecorder(PostgresProcessRecorder):
     def __init__(self, datastore: PostgresDatastore, **options: Any) -> None:
         super().__init__(datastore, **options)
         self.keys_table = f'"{datastore.schema}".{KEYS_TABLE}'
+        self.events_table = f'"{datastore.schema}".{self.events_table_name}'
         self.sql_create_statements.append(
             SQL(
                 "CREATE TABLE IF NOT EXISTS {schema}.{table} (key_hash BYTEA PRIMARY KEY, "
@@ -178,6 +191,22 @@ class PostgresLedgerRecorder(PostgresProcessRecorder):
                 (list(offered),),
             )
             return _found(curs.fetchall(), offered)
+
+    def log_rows(self, after: int, limit: int, until: int | None) -> list[LogRow]:
+        upto = "" if until is None else " AND notification_id <= %s"
+        params = [after] if until is None else [after, until]
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(
+                "SELECT notification_id, originator_id::text AS originator_id, "
+                f"originator_version, state FROM {self.events_table} "
+                f"WHERE notification_id > %s{upto} ORDER BY notification_id LIMIT %s",
+                [*params, limit],
+                prepare=False,
+            )
+            return [
+                (r["notification_id"], r["originator_id"], r["originator_version"], r["state"])
+                for r in curs.fetchall()
+            ]
 
     def backfill_keys(self, recorded: Sequence[RecordedKey]) -> None:
         """Keys of events recorded before the index existed (the first of a key wins)."""
