@@ -150,7 +150,9 @@ def test_dead_letter_topic_outage_is_retried_and_loses_nothing(
             topic,
             max_records=20,
             dead_letter_topic=dead_letter_topic,
-            dead_letter_bootstrap_servers=dlq_broker,
+            # Through the proxy, bootstrap included: a producer may send over its
+            # bootstrap connection, which a direct address would keep out of the cut.
+            dead_letter_bootstrap_servers=f"127.0.0.1:{proxy.port}",
             dead_letter_timeout_s=1.0,
             backoff_max_s=1.0,
         )
