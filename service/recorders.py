@@ -1,15 +1,16 @@
-"""The ledger's recorders: the library's process recorders, plus the key index.
+"""The ledger's recorders: the library's process recorders, plus the key index and a
+plain reader of the log.
 
 Every recorded key `(source, event_id)` is a row of `relledger_keys` (by its
-`key_hash`), written by
-`_insert_events` in the transaction that inserts its event, as the library's own
-process recorders write a tracking record beside the events (and as its
-ftsprojection example writes a table of its own beside the tracking one). The
-primary key makes a key unique across the whole ledger: two writers recording the
-same key at once cannot both commit; the loser's batch is decided again and finds
-the key recorded.
+`key_hash`), written by `_insert_events` in the transaction that inserts its event, as
+the library's own process recorders write a tracking record beside the events (and as
+its ftsprojection example writes a table of its own beside the tracking one). The
+primary key makes a key unique across the whole ledger: two writers recording the same
+key at once cannot both commit; the loser's batch is decided again and finds the key
+recorded.
 
 `recorded_keys` answers the ledger's question for a whole batch in one query.
+`log_rows` reads a page of the log as plain rows, for the projector's hot loop.
 `relledger migrate` creates the table (the recorders' `create_table`) and fills it from
 the log for a store recorded before it existed (`backfill_keys`).
 """
