@@ -72,6 +72,13 @@ class Context:
             self._service = LedgerService.open(self.url)
         return self._service
 
+    def close(self) -> None:
+        """Give the store's connections back when the command ends (a pool left open
+        keeps its server connections until the process exits)."""
+        if self._service is not None:
+            self._service.close()
+            self._service = None
+
 
 @app.callback()
 def main_options(
@@ -91,6 +98,7 @@ def main_options(
     ] = False,
 ) -> None:
     ctx.obj = Context(db, debug)
+    ctx.call_on_close(ctx.obj.close)
 
 
 EXIT_CODES: tuple[tuple[type[LedgerError], int], ...] = (

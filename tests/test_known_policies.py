@@ -4,6 +4,7 @@ any of them by name, and one version name never means two sets of rules."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -29,11 +30,12 @@ def _policy(folder: Path, version: str, gain_rate: str) -> Path:
 
 
 @pytest.fixture
-def service(store_url: str) -> LedgerService:
+def service(store_url: str) -> Iterator[LedgerService]:
     opened = LedgerService.open(store_url)
     ingest_file(opened.ledger)
     opened.catch_up()
-    return opened
+    yield opened
+    opened.close()
 
 
 def test_a_policy_the_read_models_were_built_under_stays_known(
