@@ -131,6 +131,11 @@ class SQLiteLedgerRecorder(SQLiteProcessRecorder):
                 found.update(_found(c.fetchall(), offered))
         return found
 
+    def mark_retracted(self, retracted: Mapping[Key, int]) -> None:
+        """Mark keys taken back (by the retraction at the given version)."""
+        with self.datastore.transaction(commit=True) as c:
+            self._write_keys(c, (), retracted)
+
     def log_rows(self, after: int, limit: int, until: int | None) -> list[LogRow]:
         upto = "" if until is None else " AND rowid <= ?"
         params = [after] if until is None else [after, until]
@@ -144,6 +149,8 @@ class SQLiteLedgerRecorder(SQLiteProcessRecorder):
 
     def backfill_keys(self, recorded: Sequence[RecordedKey]) -> None:
         """Keys of events recorded before the index existed (the first of a key wins)."""
+        if not recorded:
+            return
         with self.datastore.transaction(commit=True) as c:
             c.executemany(
                 f"INSERT INTO {self.keys_table} ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?) "
@@ -169,8 +176,11 @@ class PostgresLedgerRecorder(PostgresProcessRecorder):
         self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> None:
         super()._insert_events(curs, stored_events, **kwargs)
-        recorded: Sequence[RecordedKey] = kwargs.get("recorded_keys", ())
-        retracted: Mapping[Key, int] = kwargs.get("retracted_keys", {})
+        self._write_keys(curs, kwargs.get("recorded_keys", ()), kwargs.get("retracted_keys", {}))
+
+    def _write_keys(
+        self, curs: Any, recorded: Sequence[RecordedKey], retracted: Mapping[Key, int]
+    ) -> None:
         if recorded:
             curs.executemany(
                 f"INSERT INTO {self.keys_table} ({_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s)",
@@ -181,6 +191,11 @@ class PostgresLedgerRecorder(PostgresProcessRecorder):
                 f"UPDATE {self.keys_table} SET retracted_by = %s WHERE key_hash = %s",
                 _retractions(retracted),
             )
+
+    def mark_retracted(self, retracted: Mapping[Key, int]) -> None:
+        """Mark keys taken back (by the retraction at the given version)."""
+        with self.datastore.transaction(commit=True) as curs:
+            self._write_keys(curs, (), retracted)
 
     def recorded_keys(self, keys: Iterable[Key]) -> Mapping[Key, RecordedKey]:
         offered = {key_hash(key): key for key in keys}
@@ -211,6 +226,8 @@ class PostgresLedgerRecorder(PostgresProcessRecorder):
 
     def backfill_keys(self, recorded: Sequence[RecordedKey]) -> None:
         """Keys of events recorded before the index existed (the first of a key wins)."""
+        if not recorded:
+            return
         with self.datastore.transaction(commit=True) as curs:
             curs.executemany(
                 f"INSERT INTO {self.keys_table} ({_COLUMNS}) "

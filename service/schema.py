@@ -13,7 +13,7 @@ each creation step retries a lost race (`store.retry_creation_race`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from domain.chain import canonical_json
@@ -86,35 +86,38 @@ KEYS_INDEXED = 4
 
 def index_recorded_keys(ledger: RelationshipLedger, batch: int = 5000) -> int:
     """Fill the key index from the log, for a store recorded before it existed: each
-    event's key with the digest of its content, retractions marked. Where two
+    event's key with the digest of its content, then the retractions marked. Where two
     relationships hold the same key (older versions allowed it), the first recorded
-    keeps it. Returns how many keys the log holds."""
+    keeps it. Streams the log in batches: memory holds one batch and the retractions.
+    Returns how many events were indexed."""
     recorder = ledger.recorder
     assert isinstance(recorder, SQLiteLedgerRecorder | PostgresLedgerRecorder)
-    keys: dict[Key, RecordedKey] = {}
+    rows: list[RecordedKey] = []
+    retracted: dict[Key, int] = {}
+    indexed = 0
     for stored in ledger.scan():
         if isinstance(stored, UnreadableRecord):
             continue  # verify names it; its key cannot be read either
         record = stored.record
-        key = (record["source"], record["event_id"])
         retraction = KINDS[record["kind"]].retracts
-        keys.setdefault(
-            key,
+        rows.append(
             RecordedKey(
-                *key,
+                record["source"],
+                record["event_id"],
                 stored.relationship_id,
                 stored.version,
                 content_digest(canonical_json(record)),
                 retraction,
-            ),
+            )
         )
-        target = keys.get((record["source"], record.get("ref", "")))
-        if retraction and target is not None:
-            keys[target.key] = replace(target, retracted_by=stored.version)
-    rows = list(keys.values())
-    for start in range(0, len(rows), batch):
-        recorder.backfill_keys(rows[start : start + batch])
-    return len(rows)
+        if retraction:
+            retracted.setdefault((record["source"], record["ref"]), stored.version)
+        if len(rows) == batch:
+            recorder.backfill_keys(rows)
+            indexed, rows = indexed + len(rows), []
+    recorder.backfill_keys(rows)
+    recorder.mark_retracted(retracted)
+    return indexed + len(rows)
 
 
 def require_migrated(ledger: RelationshipLedger, store: StoreURL) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 import pytest
+from conformance import ingest_file
 from eventsourcing.persistence import IntegrityError
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -26,7 +27,7 @@ from domain.ledger import SNAPSHOT_EVERY, RelationshipLedger
 from domain.relationship import Recorded, relationship_uuid
 from domain.stored import StoredInteraction
 from service.ledger_service import LedgerService
-from service.schema import SCHEMA_VERSION, NotMigrated, migrate
+from service.schema import SCHEMA_VERSION, NotMigrated, index_recorded_keys, migrate
 from service.store import open_ledger
 
 RECORDED_AT = datetime.fromisoformat("2027-01-01T00:00:00+00:00")
@@ -224,3 +225,18 @@ def test_a_snapshot_failing_after_the_commit_leaves_the_batch_recorded(
     assert set(outcomes) == {Recorded.RECORDED}
     assert len(ledger.history("acme/busy")) == SNAPSHOT_EVERY
     ledger.close()
+
+
+def test_the_index_filled_from_the_log_in_batches_knows_every_recorded_key(
+    store_url: str,
+) -> None:
+    ledger = open_ledger(store_url)
+    first = ingest_file(ledger)
+    ledger.close()
+    _forget_the_index(store_url)
+    ledger = open_ledger(store_url, create=True)  # the table back, empty
+    assert index_recorded_keys(ledger, batch=100) == first.recorded  # late ones included
+    again = ingest_file(ledger)  # every line offered a second time
+    ledger.close()
+    assert (again.recorded, again.conflicts, again.rejected) == (0, 0, 0)
+    assert again.duplicates == first.recorded + first.duplicates
