@@ -28,6 +28,7 @@ from psycopg.sql import SQL, Identifier
 
 from domain.key_index import Key, RecordedKey, key_hash
 from domain.stored import LogRow
+from projections.tables import SQLITE, Dialect, postgres
 
 KEYS_TABLE = "relledger_keys"
 _COLUMNS = "key_hash, relationship_id, version, digest, retraction, retracted_by"
@@ -80,8 +81,54 @@ def _chunks(offered: Mapping[bytes, Key]) -> Iterator[list[bytes]]:
         yield chunk
 
 
-class SQLiteLedgerRecorder(SQLiteProcessRecorder):
-    keys_table = KEYS_TABLE
+class _KeyIndexWrites:
+    """How both backends write the key index: one set of statements, in the project's
+    `?` style, which `Dialect.sql` turns into what the driver wants."""
+
+    datastore: Any
+    dialect: Dialect
+    keys_table: str
+
+    def _write_keys(
+        self, cursor: Any, recorded: Sequence[RecordedKey], retracted: Mapping[Key, int]
+    ) -> None:
+        if recorded:
+            cursor.executemany(
+                self.dialect.sql(
+                    f"INSERT INTO {self.keys_table} ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)"
+                ),
+                _rows(recorded),
+            )
+        if retracted:
+            cursor.executemany(
+                self.dialect.sql(
+                    f"UPDATE {self.keys_table} SET retracted_by = ? WHERE key_hash = ?"
+                ),
+                _retractions(retracted),
+            )
+
+    def mark_retracted(self, retracted: Mapping[Key, int]) -> None:
+        """Mark keys taken back (by the retraction at the given version)."""
+        with self.datastore.transaction(commit=True) as cursor:
+            self._write_keys(cursor, (), retracted)
+
+    def backfill_keys(self, recorded: Sequence[RecordedKey]) -> None:
+        """Keys of events recorded before the index existed (the first of a key wins)."""
+        if not recorded:
+            return
+        with self.datastore.transaction(commit=True) as cursor:
+            cursor.executemany(
+                self.dialect.sql(
+                    f"INSERT INTO {self.keys_table} ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT (key_hash) DO NOTHING"
+                ),
+                _rows(recorded),
+            )
+
+
+class SQLiteLedgerRecorder(_KeyIndexWrites, SQLiteProcessRecorder):
+    dialect = SQLITE
+    keys_table = SQLITE.name(KEYS_TABLE)
 
     def construct_create_table_statements(self) -> list[str]:
         return [
@@ -104,20 +151,6 @@ class SQLiteLedgerRecorder(SQLiteProcessRecorder):
         self._write_keys(c, kwargs.get("recorded_keys", ()), kwargs.get("retracted_keys", {}))
         return None
 
-    def _write_keys(
-        self, c: Any, recorded: Sequence[RecordedKey], retracted: Mapping[Key, int]
-    ) -> None:
-        if recorded:
-            c.executemany(
-                f"INSERT INTO {self.keys_table} ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
-                _rows(recorded),
-            )
-        if retracted:
-            c.executemany(
-                f"UPDATE {self.keys_table} SET retracted_by = ? WHERE key_hash = ?",
-                _retractions(retracted),
-            )
-
     def recorded_keys(self, keys: Iterable[Key]) -> Mapping[Key, RecordedKey]:
         offered = {key_hash(key): key for key in keys}
         found: dict[Key, RecordedKey] = {}
@@ -131,11 +164,6 @@ class SQLiteLedgerRecorder(SQLiteProcessRecorder):
                 found.update(_found(c.fetchall(), offered))
         return found
 
-    def mark_retracted(self, retracted: Mapping[Key, int]) -> None:
-        """Mark keys taken back (by the retraction at the given version)."""
-        with self.datastore.transaction(commit=True) as c:
-            self._write_keys(c, (), retracted)
-
     def log_rows(self, after: int, limit: int, until: int | None) -> list[LogRow]:
         upto = "" if until is None else " AND rowid <= ?"
         params = [after] if until is None else [after, until]
@@ -147,23 +175,13 @@ class SQLiteLedgerRecorder(SQLiteProcessRecorder):
             )
             return [tuple(row) for row in c.fetchall()]
 
-    def backfill_keys(self, recorded: Sequence[RecordedKey]) -> None:
-        """Keys of events recorded before the index existed (the first of a key wins)."""
-        if not recorded:
-            return
-        with self.datastore.transaction(commit=True) as c:
-            c.executemany(
-                f"INSERT INTO {self.keys_table} ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (key_hash) DO NOTHING",
-                _rows(recorded),
-            )
 
-
-class PostgresLedgerRecorder(PostgresProcessRecorder):
+class PostgresLedgerRecorder(_KeyIndexWrites, PostgresProcessRecorder):
     def __init__(self, datastore: PostgresDatastore, **options: Any) -> None:
         super().__init__(datastore, **options)
-        self.keys_table = f'"{datastore.schema}".{KEYS_TABLE}'
-        self.events_table = f'"{datastore.schema}".{self.events_table_name}'
+        self.dialect = postgres(datastore.schema)
+        self.keys_table = self.dialect.name(KEYS_TABLE)
+        self.events_table = self.dialect.name(self.events_table_name)
         self.sql_create_statements.append(
             SQL(
                 "CREATE TABLE IF NOT EXISTS {schema}.{table} (key_hash BYTEA PRIMARY KEY, "
@@ -177,25 +195,6 @@ class PostgresLedgerRecorder(PostgresProcessRecorder):
     ) -> None:
         super()._insert_events(curs, stored_events, **kwargs)
         self._write_keys(curs, kwargs.get("recorded_keys", ()), kwargs.get("retracted_keys", {}))
-
-    def _write_keys(
-        self, curs: Any, recorded: Sequence[RecordedKey], retracted: Mapping[Key, int]
-    ) -> None:
-        if recorded:
-            curs.executemany(
-                f"INSERT INTO {self.keys_table} ({_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s)",
-                _rows(recorded),
-            )
-        if retracted:
-            curs.executemany(
-                f"UPDATE {self.keys_table} SET retracted_by = %s WHERE key_hash = %s",
-                _retractions(retracted),
-            )
-
-    def mark_retracted(self, retracted: Mapping[Key, int]) -> None:
-        """Mark keys taken back (by the retraction at the given version)."""
-        with self.datastore.transaction(commit=True) as curs:
-            self._write_keys(curs, (), retracted)
 
     def recorded_keys(self, keys: Iterable[Key]) -> Mapping[Key, RecordedKey]:
         offered = {key_hash(key): key for key in keys}
@@ -223,14 +222,3 @@ class PostgresLedgerRecorder(PostgresProcessRecorder):
                 (r["notification_id"], r["originator_id"], r["originator_version"], r["state"])
                 for r in curs.fetchall()
             ]
-
-    def backfill_keys(self, recorded: Sequence[RecordedKey]) -> None:
-        """Keys of events recorded before the index existed (the first of a key wins)."""
-        if not recorded:
-            return
-        with self.datastore.transaction(commit=True) as curs:
-            curs.executemany(
-                f"INSERT INTO {self.keys_table} ({_COLUMNS}) "
-                "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (key_hash) DO NOTHING",
-                _rows(recorded),
-            )
