@@ -18,7 +18,8 @@ from typing import Any
 import orjson
 
 from projections.quarantine import Quarantined
-from projections.tables import COLUMNS, Generation
+from projections.read_models import PHASE_HISTORY, QUARANTINE, SUMMARY, TRUST_HISTORY
+from projections.tables import Generation
 from projections.view import RelationshipView
 
 CHUNK = 2000
@@ -35,9 +36,9 @@ class Difference:
 
 def _digest(summary: dict[str, Any], trust: list[Any], phases: list[Any]) -> str:
     payload = [
-        [summary[c] for c in COLUMNS["summary"]],
-        [[row[c] for c in COLUMNS["trust"]] for row in trust],
-        [[row[c] for c in COLUMNS["phase"]] for row in phases],
+        [summary[c] for c in SUMMARY.names],
+        [[row[c] for c in TRUST_HISTORY.names] for row in trust],
+        [[row[c] for c in PHASE_HISTORY.names] for row in phases],
     ]
     return hashlib.sha256(orjson.dumps(payload)).hexdigest()
 
@@ -109,7 +110,7 @@ def compare(view: RelationshipView, live: Generation, rebuilt: Generation) -> li
 def quarantine_of(view: RelationshipView, generation: Generation) -> list[Quarantined]:
     """Every relationship quarantined in `generation`, in log order."""
     rows = view.query(f"SELECT * FROM {generation.table('quarantine')} ORDER BY position")
-    return [Quarantined.from_row(row) for row in rows]
+    return [QUARANTINE.load(row) for row in rows]
 
 
 def compare_quarantine(

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from domain.fold.scorer import Scorer
 from domain.stored import LoggedInteraction, UnreadableRecord
 from projections.quarantine import Quarantined
-from projections.rows import Row
+from projections.read_models import Row
 
 
 @dataclass

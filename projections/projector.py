@@ -45,7 +45,7 @@ from domain.retry import RetryNotice, retry_call
 from domain.stored import LoggedInteraction, UnreadableRecord
 from projections.page import FoldCache, Page
 from projections.quarantine import Quarantined
-from projections.rows import phase_rows, summary_row, trust_rows
+from projections.read_models import PHASE_HISTORY, TRUST_HISTORY, history_rows, summary_row
 from projections.salvage import load_states, write_page
 from projections.tables import Generation
 from projections.view import RelationshipView
@@ -269,10 +269,12 @@ class Projector:
                 failed[rid] = None
                 continue
             if len(scorer.trust_changes) > trust_before:
-                trust += trust_rows(rid, entry.position, scorer.trust_changes[trust_before:])
+                trust += history_rows(
+                    TRUST_HISTORY, rid, entry.position, scorer.trust_changes[trust_before:]
+                )
             if len(scorer.phase_changes) > phases_before:
-                phases += phase_rows(
-                    rid, entry.position, scorer.phase_changes[phases_before:], policy.version
+                phases += history_rows(
+                    PHASE_HISTORY, rid, entry.position, scorer.phase_changes[phases_before:]
                 )
             last_position[rid] = entry.position
         for rid, position in last_position.items():

@@ -16,7 +16,6 @@ id, the event_id and the reason are kept with control characters escaped.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -64,28 +63,6 @@ class Quarantined:
             event_id=f"(record {record.version})",
             reason=storable(f"CorruptRecord: {record.error}; run relledger verify")[:REASON_LIMIT],
             policy=policy,
-        )
-
-    @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> Quarantined:
-        return cls(
-            aggregate_id=UUID(row["aggregate_id"]),
-            relationship_id=row["relationship_id"],
-            position=row["position"],
-            event_id=row["event_id"],
-            reason=row["reason"],
-            policy=row["policy"],
-        )
-
-    def row(self) -> tuple[Any, ...]:
-        """In the order of `tables.QUARANTINE_COLUMNS`."""
-        return (
-            str(self.aggregate_id),
-            self.relationship_id,
-            self.position,
-            self.event_id,
-            self.reason,
-            self.policy,
         )
 
     def view(self) -> dict[str, Any]:

@@ -16,10 +16,10 @@ from domain.fold.fairness import FairnessStatus
 from domain.fold.records import Connection, Phase
 from domain.fold.stage import Stage
 from domain.ledger import RelationshipLedger
-from domain.relationship import relationship_uuid
+from domain.relationship import epoch_us, relationship_uuid
 from projections.quarantine import Quarantined
-from projections.rows import (
-    epoch_us,
+from projections.read_models import (
+    QUARANTINE,
     phase_change_from_row,
     standing_from_row,
     trust_change_from_row,
@@ -110,7 +110,10 @@ def quarantined(view: RelationshipView, relationship_id: str) -> Quarantined | N
         f"SELECT * FROM {_name(view, 'quarantined_relationships')} WHERE aggregate_id = ?",
         [str(relationship_uuid(relationship_id))],
     )
-    return Quarantined.from_row(rows[0]) if rows else None
+    if not rows:
+        return None
+    held: Quarantined = QUARANTINE.load(rows[0])
+    return held
 
 
 def quarantine(view: RelationshipView, *, limit: int = 100) -> tuple[int, list[Quarantined]]:
@@ -118,7 +121,7 @@ def quarantine(view: RelationshipView, *, limit: int = 100) -> tuple[int, list[Q
     table = _name(view, "quarantined_relationships")
     total = view.query(f"SELECT COUNT(*) AS n FROM {table}")[0]["n"]
     rows = view.query(f"SELECT * FROM {table} ORDER BY position LIMIT {int(limit)}")
-    return int(total), [Quarantined.from_row(row) for row in rows]
+    return int(total), [QUARANTINE.load(row) for row in rows]
 
 
 def trust_history(view: RelationshipView, relationship_id: str) -> list[dict[str, Any]]:
@@ -214,16 +217,25 @@ def trust_drops(
     return found
 
 
+_COUNTED: dict[str, type[StrEnum]] = {
+    "phase": Phase,
+    "stage": Stage,
+    "connection": Connection,
+    "fairness_status": FairnessStatus,
+}
+
+
 def distribution(view: RelationshipView) -> dict[str, dict[str, int]]:
-    """How many relationships are in each phase, stage, connection and fairness status."""
+    """How many relationships are in each phase, stage, connection and fairness status:
+    every value in the domain's order (phases as a relationship goes through them), zero
+    counts included."""
     table = _name(view, "relationship_summary")
     counts: dict[str, dict[str, int]] = {}
-    for column in ("phase", "stage", "connection", "fairness_status"):
-        rows = view.query(
-            f"SELECT {column} AS value, COUNT(*) AS n FROM {table} GROUP BY {column} "
-            f"ORDER BY {column}"
-        )
-        counts[column] = {str(row["value"]): int(row["n"]) for row in rows}
+    for column, values in _COUNTED.items():
+        rows = view.query(f"SELECT {column} AS value, COUNT(*) AS n FROM {table} GROUP BY {column}")
+        found = {str(row["value"]): int(row["n"]) for row in rows}
+        counts[column] = {value.value: found.pop(value.value, 0) for value in values}
+        counts[column].update(found)
     return counts
 
 

@@ -29,7 +29,13 @@ from domain.policy import Policy
 from domain.stored import LoggedInteraction
 from projections.page import Page
 from projections.quarantine import Quarantined
-from projections.rows import phase_rows, summary_row, trust_rows
+from projections.read_models import (
+    PHASE_HISTORY,
+    TRUST_HISTORY,
+    history_rows,
+    quarantine_row,
+    summary_row,
+)
 from projections.tables import Generation
 from projections.view import RelationshipView
 
@@ -58,7 +64,7 @@ def write_page(
         found = salvage(view, cursor, generation, policy, page.events_of(rid))
         if found is not None:
             page.quarantined.append(found)
-    view.write_quarantine(cursor, generation, [q.row() for q in page.quarantined])
+    view.write_quarantine(cursor, generation, [quarantine_row(q) for q in page.quarantined])
 
 
 def salvage(
@@ -84,8 +90,8 @@ def salvage(
             scorer.apply(Fact.from_record(entry.record))
             rows = (
                 [summary_row(rid, scorer, entry.position)],
-                trust_rows(rid, entry.position, scorer.trust_changes),
-                phase_rows(rid, entry.position, scorer.phase_changes, policy.version),
+                history_rows(TRUST_HISTORY, rid, entry.position, scorer.trust_changes),
+                history_rows(PHASE_HISTORY, rid, entry.position, scorer.phase_changes),
             )
             scorer.trust_changes.clear()
             scorer.phase_changes.clear()

@@ -11,81 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-SUMMARY_COLUMNS = (
-    "relationship_id",
-    "phase",
-    "stage",
-    "connection",
-    "trust",
-    "credibility_lost",
-    "cycle",
-    "events",
-    "late_events",
-    "open_disagreements",
-    "last_event_at",
-    "last_event_us",
-    "fairness_index",
-    "fairness_status",
-    "value_gap",
-    "supplier_contributed",
-    "supplier_received",
-    "customer_contributed",
-    "customer_received",
-    "policy",
-    "position",
-    "state",
-    "supplier",
-    "customer",
-    "retracted",
-)
-ADDED_SUMMARY_COLUMNS = {"supplier": "TEXT", "customer": "TEXT", "retracted": "INTEGER"}
-"""Summary columns later versions added, with their types: `upgrade` adds them to an
-older generation (a rebuild fills them in)."""
-TRUST_COLUMNS = (
-    "relationship_id",
-    "position",
-    "n",
-    "event_id",
-    "occurred_at",
-    "occurred_us",
-    "rule",
-    "trust_before",
-    "trust_after",
-    "delta",
-    "policy",
-)
-PHASE_COLUMNS = (
-    "relationship_id",
-    "position",
-    "n",
-    "event_id",
-    "occurred_at",
-    "occurred_us",
-    "from_phase",
-    "to_phase",
-    "rule",
-    "policy",
-)
-QUARANTINE_COLUMNS = (
-    "aggregate_id",
-    "relationship_id",
-    "position",
-    "event_id",
-    "reason",
-    "policy",
-)
-COLUMNS = {
-    "summary": SUMMARY_COLUMNS,
-    "trust": TRUST_COLUMNS,
-    "phase": PHASE_COLUMNS,
-    "quarantine": QUARANTINE_COLUMNS,
-}
-STABLE_NAMES = {
-    "summary": "relationship_summary",
-    "trust": "trust_changes",
-    "phase": "phase_changes",
-    "quarantine": "quarantined_relationships",
-}
+from projections.read_models import READ_MODELS, SUMMARY, Column, SqlType
+
+STABLE_NAMES = {kind: model.stable for kind, model in READ_MODELS.items()}
 META_TABLE = "relledger_projection"
 
 
@@ -96,6 +24,10 @@ class Dialect:
     schema: str | None  # PostgreSQL schema; None for SQLite
     real: str
     bigint: str
+
+    def type(self, column: Column) -> str:
+        spelled = {SqlType.REAL: self.real, SqlType.BIGINT: self.bigint}
+        return spelled.get(column.type, column.type.value.upper())
 
     @property
     def is_postgres(self) -> bool:
@@ -132,56 +64,32 @@ class Generation:
         return f"relationships_g{self.number}"
 
     def create(self) -> list[str]:
-        d = self.dialect
-        summary, trust, phase = self.table("summary"), self.table("trust"), self.table("phase")
-        quarantine = self.table("quarantine")
-        g = self.number
-        new = "CREATE TABLE IF NOT EXISTS"
-        return [
-            f"{new} {summary} (relationship_id TEXT PRIMARY KEY, phase TEXT, "
-            f"stage TEXT NOT NULL, connection TEXT NOT NULL, trust {d.real} NOT NULL, "
-            "credibility_lost INTEGER NOT NULL, cycle INTEGER NOT NULL, "
-            "events INTEGER NOT NULL, late_events INTEGER NOT NULL, "
-            "open_disagreements INTEGER NOT NULL, last_event_at TEXT, "
-            f"last_event_us {d.bigint}, "
-            f"fairness_index {d.real} NOT NULL, fairness_status TEXT NOT NULL, "
-            "value_gap TEXT NOT NULL, supplier_contributed TEXT NOT NULL, "
-            "supplier_received TEXT NOT NULL, customer_contributed TEXT NOT NULL, "
-            "customer_received TEXT NOT NULL, policy TEXT NOT NULL, "
-            f"position {d.bigint} NOT NULL, state TEXT NOT NULL, supplier TEXT, customer TEXT, "
-            "retracted INTEGER)",
-            f"{new} {trust} (relationship_id TEXT NOT NULL, position {d.bigint} NOT NULL, "
-            "n INTEGER NOT NULL, event_id TEXT NOT NULL, occurred_at TEXT NOT NULL, "
-            f"occurred_us {d.bigint} NOT NULL, rule TEXT NOT NULL, trust_before {d.real} NOT NULL, "
-            f"trust_after {d.real} NOT NULL, delta {d.real} NOT NULL, policy TEXT NOT NULL, "
-            "PRIMARY KEY (relationship_id, position, n))",
-            f"{new} {phase} (relationship_id TEXT NOT NULL, position {d.bigint} NOT NULL, "
-            "n INTEGER NOT NULL, event_id TEXT NOT NULL, occurred_at TEXT NOT NULL, "
-            f"occurred_us {d.bigint} NOT NULL, from_phase TEXT, to_phase TEXT NOT NULL, "
-            "rule TEXT NOT NULL, policy TEXT NOT NULL, PRIMARY KEY (relationship_id, position, n))",
-            # Keyed by the aggregate id: a relationship_id the database cannot store (a NUL
-            # on PostgreSQL) is kept escaped, and an unreadable record has none at all.
-            f"{new} {quarantine} (aggregate_id TEXT PRIMARY KEY, relationship_id TEXT, "
-            f"position {d.bigint} NOT NULL, event_id TEXT, reason TEXT NOT NULL, "
-            "policy TEXT NOT NULL)",
-            f"CREATE INDEX IF NOT EXISTS {_index(d, f'summary_g{g}_phase')} ON {summary} "
-            "(phase, relationship_id)",
-            f"CREATE INDEX IF NOT EXISTS {_index(d, f'trust_g{g}_when')} ON {trust} (occurred_us)",
-            f"CREATE INDEX IF NOT EXISTS {_index(d, f'summary_g{g}_supplier')} ON {summary} "
-            "(supplier)",
-            f"CREATE INDEX IF NOT EXISTS {_index(d, f'summary_g{g}_customer')} ON {summary} "
-            "(customer)",
-            # the change feed reads summaries in the order the projector applied them
-            f"CREATE INDEX IF NOT EXISTS {_index(d, f'summary_g{g}_position')} ON {summary} "
-            "(position)",
-        ]
+        """Each read model's table and indexes, as `read_models` declares them."""
+        d, g = self.dialect, self.number
+        statements = []
+        for kind, model in READ_MODELS.items():
+            table = self.table(kind)
+            columns = ", ".join(
+                f"{c.name} {d.type(c)}{'' if c.nullable else ' NOT NULL'}" for c in model.columns
+            )
+            statements.append(
+                f"CREATE TABLE IF NOT EXISTS {table} ({columns}, "
+                f"PRIMARY KEY ({', '.join(model.key)}))"
+            )
+            statements += [
+                f"CREATE INDEX IF NOT EXISTS {_index(d, f'{kind}_g{g}_{suffix}')} ON {table} "
+                f"({', '.join(indexed)})"
+                for suffix, indexed in model.indexes.items()
+            ]
+        return statements
 
     def add_columns(self, existing: set[str]) -> list[str]:
         """What gives a summary table made by an older version the columns it lacks."""
         return [
-            f"ALTER TABLE {self.table('summary')} ADD COLUMN {column} {kind}"
-            for column, kind in ADDED_SUMMARY_COLUMNS.items()
-            if column not in existing
+            f"ALTER TABLE {self.table('summary')} ADD COLUMN {column.name} "
+            f"{self.dialect.type(column)}"
+            for column in SUMMARY.added
+            if column.name not in existing
         ]
 
     def drop(self) -> list[str]:
@@ -205,14 +113,14 @@ class Generation:
         )
 
     def insert(self, kind: str) -> str:
-        columns = COLUMNS[kind]
+        columns = READ_MODELS[kind].names
         marks = ", ".join("?" for _ in columns)
         return self.dialect.sql(
             f"INSERT INTO {self.table(kind)} ({', '.join(columns)}) VALUES ({marks})"
         )
 
     def upsert_summary(self) -> str:
-        updates = ", ".join(f"{c} = excluded.{c}" for c in SUMMARY_COLUMNS[1:])
+        updates = ", ".join(f"{c} = excluded.{c}" for c in SUMMARY.names[1:])
         return f"{self.insert('summary')} ON CONFLICT (relationship_id) DO UPDATE SET {updates}"
 
     def select_states(self, count: int) -> str:

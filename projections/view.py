@@ -25,7 +25,7 @@ from eventsourcing.sqlite import SQLiteTrackingRecorder
 from domain.errors import Unavailable
 from domain.ledger import RelationshipLedger
 from domain.policy import Policy
-from projections.rows import Row
+from projections.read_models import Row
 from projections.tables import (
     META_TABLE,
     SQLITE,

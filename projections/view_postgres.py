@@ -8,8 +8,8 @@ from typing import Any
 import psycopg
 from eventsourcing.postgres import PostgresTrackingRecorder
 
-from projections.rows import Row
-from projections.tables import COLUMNS, SUMMARY_COLUMNS, Dialect, Generation, postgres
+from projections.read_models import READ_MODELS, SUMMARY, Row
+from projections.tables import Dialect, Generation, postgres
 from projections.view import RelationshipView
 
 
@@ -43,11 +43,11 @@ class PostgresRelationshipView(RelationshipView, PostgresTrackingRecorder):
                 f"CREATE TEMP TABLE IF NOT EXISTS {stage.removeprefix('pg_temp.')} "
                 f"(LIKE {summary}) ON COMMIT DELETE ROWS"
             )
-            self._copy(cursor, stage, SUMMARY_COLUMNS, summaries)
-            columns = ", ".join(SUMMARY_COLUMNS)
+            self._copy(cursor, stage, SUMMARY.names, summaries)
+            columns = ", ".join(SUMMARY.names)
             cursor.execute(
                 generation.upsert_summary().replace(
-                    f" VALUES ({', '.join('%s' for _ in SUMMARY_COLUMNS)})",
+                    f" VALUES ({', '.join('%s' for _ in SUMMARY.names)})",
                     f" SELECT {columns} FROM {stage}",
                     1,
                 )
@@ -56,7 +56,7 @@ class PostgresRelationshipView(RelationshipView, PostgresTrackingRecorder):
             cursor.execute(f"DELETE FROM {stage}")
         for kind, rows in (("trust", trust), ("phase", phases)):
             if rows:
-                self._copy(cursor, generation.table(kind), COLUMNS[kind], rows)
+                self._copy(cursor, generation.table(kind), READ_MODELS[kind].names, rows)
 
     def _copy(self, cursor: Any, table: str, columns: Sequence[str], rows: Sequence[Row]) -> None:
         with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:

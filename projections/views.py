@@ -56,7 +56,13 @@ def standing_view(relationship_id: str, standing: Standing) -> dict[str, Any]:
         "credibility_lost": standing.credibility_lost,
         "cycle": standing.cycle,
         "events": standing.events,
+        "late_events": standing.late_events,
         "retracted": standing.retracted,
+        "first_event_at": None
+        if standing.first_event_at is None
+        else when(standing.first_event_at),
+        "last_event_at": None if standing.last_event_at is None else when(standing.last_event_at),
+        "currency": standing.currency,
         "fairness": fairness_view(standing.fairness),
         "policy": standing.policy,
         "parties": None

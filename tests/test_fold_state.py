@@ -71,8 +71,25 @@ def test_a_format_1_state_still_loads_and_dumps_as_the_current_format() -> None:
     assert old.totals.value_gap == Decimal("370.946")
     assert [str(amount) for _, amount in old.volume.recent] == ["544.38", "1492.30"]
     current = dump_state(old)
-    assert current[0] == FORMAT == 2
+    assert current[0] == FORMAT == 3
     _same_state(load_state(orjson.loads(orjson.dumps(current)), POLICY), old)
+
+
+FORMAT_2_STATE = (
+    '[2,"v1",33.95355926397832,false,"exploration",1,"2025-01-09T12:09:54+00:00",2,false,'
+    '"2025-04-02T07:43:51+00:00","formation",0,6,0,"acme","generous-22148",0,'
+    '"2036.68","2036.68","2036.68","2407.626","370.946",2,"2025-01-13T17:47:21+00:00",'
+    '"2025-01-13T17:47:21+00:00","544.38","2025-04-02T07:43:51+00:00","1492.30"]'
+)
+"""The same state as format 2 wrote it (before currency and first event time were kept)."""
+
+
+def test_a_format_2_state_still_loads_without_currency_or_first_event() -> None:
+    old = load_state(orjson.loads(FORMAT_2_STATE), POLICY)
+    _same_state(old, load_state(orjson.loads(FORMAT_1_STATE), POLICY))
+    assert (old.currency, old.first_event_at) == (None, None)
+    assert old.volume.count == 2
+    assert [str(amount) for _, amount in old.volume.recent] == ["544.38", "1492.30"]
 
 
 @settings(max_examples=40, deadline=None)

@@ -15,7 +15,7 @@ from read_models import assert_answers_as_folded
 from typer.testing import CliRunner, Result
 
 from projections.replay import replay_all
-from projections.tables import SUMMARY_COLUMNS
+from projections.read_models import SUMMARY
 from projections.view import RelationshipView, open_view
 from relledger.cli import app
 from service.store import open_ledger
@@ -64,7 +64,7 @@ def _edit(store_url: str, *statements: str) -> None:
 def _redefine_trust_as_100(store_url: str) -> None:
     columns = ", ".join(
         "CAST(100.0 AS {real}) AS trust" if column == "trust" else column
-        for column in SUMMARY_COLUMNS
+        for column in SUMMARY.names
     )
     _edit(store_url, "DROP VIEW {view}", f"CREATE VIEW {{view}} AS SELECT {columns} FROM {{table}}")
 

@@ -33,6 +33,7 @@ class Fact:
     """(supplier, customer), where the interaction names them (always on the first)."""
     source: str = ""
     ref: str | None = None
+    currency: str | None = None
 
     @property
     def rule(self) -> KindRule:
@@ -68,6 +69,7 @@ class Fact:
             None if parties is None else (parties["supplier"], parties["customer"]),
             record["source"],
             record.get("ref"),
+            record.get("currency"),
         )
 
     @classmethod
@@ -85,4 +87,5 @@ class Fact:
             else (item.parties.supplier, item.parties.customer),
             source=item.source,
             ref=item.ref,
+            currency=item.currency,
         )

@@ -51,6 +51,7 @@ class PhaseChange:
     from_phase: Phase | None
     to_phase: Phase
     rule: str
+    policy: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,3 +76,7 @@ class Standing:
     retracted: int = 0
     """Interactions taken back by a retraction (they, and their retractions, no longer
     count anywhere in these figures)."""
+    currency: str | None = None
+    """The currency its money is kept in, once an interaction carried an amount."""
+    first_event_at: datetime | None = None
+    """The earliest `occurred_at` among the interactions that count."""

@@ -51,6 +51,8 @@ class Scorer:
     volume: Volume = field(default_factory=Volume)
     parties: tuple[str, str] | None = None
     retracted: int = 0
+    currency: str | None = None
+    first_event_at: datetime | None = None
     trust_changes: list[TrustChange] = field(default_factory=list)
     phase_changes: list[PhaseChange] = field(default_factory=list)
 
@@ -67,6 +69,10 @@ class Scorer:
         self.events += 1
         if self.parties is None:
             self.parties = fact.parties
+        if self.currency is None:
+            self.currency = fact.currency
+        if self.first_event_at is None or fact.occurred_at < self.first_event_at:
+            self.first_event_at = fact.occurred_at
         self._advance_clock(fact)
         self._score_trust(fact)
         self._connect(fact)
@@ -100,12 +106,14 @@ class Scorer:
                     from_phase=self.phase,
                     to_phase=corrected.phase,
                     rule=RETRACTION_RULE,
+                    policy=self.policy.version,
                 )
             )
-        kept = ("policy", "parties", "retracted", "trust_changes", "phase_changes")
+        kept = ("policy", "parties", "currency", "retracted", "trust_changes", "phase_changes")
         for name in (f.name for f in fields(self) if f.name not in kept):
             setattr(self, name, getattr(corrected, name))
         self.parties = self.parties or corrected.parties
+        self.currency = self.currency or corrected.currency
         self.retracted += 1
 
     def standing(self, as_of: datetime | None = None) -> Standing:
@@ -128,6 +136,8 @@ class Scorer:
             policy=self.policy.version,
             parties=self.parties,
             retracted=self.retracted,
+            currency=self.currency,
+            first_event_at=self.first_event_at,
         )
 
     def _advance_clock(self, fact: Fact) -> None:
@@ -213,6 +223,7 @@ class Scorer:
                     from_phase=self.phase,
                     to_phase=to_phase,
                     rule=rule,
+                    policy=self.policy.version,
                 )
             )
             if to_phase is Phase.EXPLORATION and self.phase is Phase.DISSOLUTION:

@@ -21,9 +21,10 @@ from domain.fold.records import Connection, Phase
 from domain.fold.scorer import Scorer
 from domain.policy import Policy
 
-FORMAT = 2
-"""The current layout: one flat JSON array (see `dump_state`). Format 1, an object with
-named keys, is still read, so read models written before stay resumable."""
+FORMAT = 3
+"""The current layout: one flat JSON array (see `dump_state`). Format 2 (the same array
+without currency and first event time) and format 1 (an object with named keys) are
+still read, so read models written before stay resumable."""
 
 _PHASES = {phase.value: phase for phase in Phase}
 _CONNECTIONS = {connection.value: connection for connection in Connection}
@@ -35,7 +36,10 @@ _TOTALS = (
     "value_gap",
 )
 _SIZE = 22
-"""Fixed items of a format 2 state, before its recent amounts."""
+"""Fixed items both array formats share, from the format to the totals."""
+_EXTRA = {2: 0, 3: 2}
+"""Items after the shared ones and before the volume: format 3's currency and first
+event time."""
 
 
 def _parse_time(value: str | None) -> datetime | None:
@@ -45,13 +49,13 @@ def _parse_time(value: str | None) -> datetime | None:
 def dump_state(scorer: Scorer) -> list[Any]:
     """What `load_state` needs to continue this fold (not the histories already taken).
 
-    Format 2 is a flat array, the items in a fixed order (a projection dumps and loads
+    Format 3 is a flat array, the items in a fixed order (a projection dumps and loads
     one per relationship it touches, so names for each value cost more than they tell):
     format, policy, trust, credibility_lost, phase, cycle, cycle_started, successes,
     agreement_seen, clock, connection, open_disagreements, events, late_events,
-    supplier, customer, retracted, the five totals (`_TOTALS`, as decimal text), then
-    the volume's count and first_at, then its recent amounts as pairs of items (time,
-    decimal text), oldest first.
+    supplier, customer, retracted, the five totals (`_TOTALS`, as decimal text),
+    currency, first_event_at, then the volume's count and first_at, then its recent
+    amounts as pairs of items (time, decimal text), oldest first.
     """
     volume, totals, parties = scorer.volume, scorer.totals, scorer.parties
     state: list[Any] = [
@@ -77,6 +81,8 @@ def dump_state(scorer: Scorer) -> list[Any]:
         str(totals.customer_contributed),
         str(totals.customer_received),
         str(totals.value_gap),
+        scorer.currency,
+        scorer.first_event_at,
         volume.count,
         volume.first_at,
     ]
@@ -95,7 +101,7 @@ def load_state(state: list[Any] | dict[str, Any], policy: Policy) -> Scorer:
     """
     if isinstance(state, dict):
         return _load_v1(state, policy)
-    if not isinstance(state, list) or not state or state[0] != FORMAT:
+    if not isinstance(state, list) or not state or state[0] not in _EXTRA:
         found = state[0] if isinstance(state, list) and state else state
         raise PolicyError(f"fold state format {found!r} is not {FORMAT}")
     _check_policy(state[1], policy)
@@ -132,11 +138,14 @@ def load_state(state: list[Any] | dict[str, Any], policy: Policy) -> Scorer:
         Decimal(totals[3]),
         Decimal(totals[4]),
     )
+    at = _SIZE + _EXTRA[state[0]]
+    if at > _SIZE:
+        scorer.currency = state[_SIZE]
+        scorer.first_event_at = _parse_time(state[_SIZE + 1])
     volume = scorer.volume
-    volume.count = state[_SIZE]
-    first_at = state[_SIZE + 1]
-    volume.first_at = None if first_at is None else datetime.fromisoformat(first_at)
-    recent = state[_SIZE + 2 :]
+    volume.count = state[at]
+    volume.first_at = _parse_time(state[at + 1])
+    recent = state[at + 2 :]
     if len(recent) % 2:
         raise ValueError("fold state: an unpaired recent amount")
     volume.recent.extend(
