@@ -6,17 +6,26 @@ file. Memory is bounded by the work in hand, whatever the file holds: lines are
 read with a size limit (a longer one is skipped without being held, and refused),
 and rejections are handed to the caller batch by batch, in line order, not
 collected: a batch closes when it holds `batch_size` lines, good or bad.
+
+Two things stop a file as a whole rather than line by line: a file that is not JSONL
+at all (a JSON array, or one pretty-printed object spread over many lines) is refused
+once, before anything of it is recorded, instead of as one error per line; and a stop
+request (Ctrl-C) ends the ingest at the next batch boundary, so what was recorded is
+whole batches and re-running the same command resumes (what is already recorded comes
+back as duplicates, recognised by `(source, event_id)`).
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from typing import BinaryIO
+from itertools import chain
+from typing import Any, BinaryIO
 
 from domain.contract import DEFAULT_LIMITS, IntakeLimits, Interaction, parse_interaction
-from domain.errors import ContractViolation, InteractionConflict, InteractionRejected
+from domain.errors import ContractViolation, InteractionConflict, InteractionRejected, Rejected
 from domain.ledger import Outcome, RelationshipLedger
 from domain.relationship import Recorded
 
@@ -43,6 +52,8 @@ class IngestReport:
     conflicts: int = 0
     rejected: int = 0
     """Every refused line, conflicts included."""
+    interrupted: bool = False
+    """Stopped at a batch boundary before the end of the input (a stop request)."""
 
     def count(self, outcome: Outcome) -> None:
         """One more offered interaction, by what became of it (every face counts so)."""
@@ -61,6 +72,11 @@ class IngestReport:
         self.late += other.late
         self.conflicts += other.conflicts
         self.rejected += other.rejected
+        self.interrupted = self.interrupted or other.interrupted
+
+    def view(self) -> dict[str, Any]:
+        """The JSON of `ingest --json`."""
+        return asdict(self)
 
     def summary(self) -> str:
         return (
@@ -98,6 +114,40 @@ def bounded_lines(handle: BinaryIO, max_bytes: int) -> Iterator[bytes | Oversize
         yield OversizedLine(size - (1 if line.endswith(b"\n") else 0))
 
 
+class NotJsonLines(Rejected):
+    """A whole input that is not one JSON object per line: refused once, nothing recorded."""
+
+
+def jsonl_layout(lines: Iterable[bytes | OversizedLine]) -> Iterator[bytes | OversizedLine]:
+    """`lines` as they are, after a look at the first two non-blank ones: raises
+    `NotJsonLines` for a JSON array (the first starts with `[`) or pretty-printed JSON
+    (the first is an object left open, the next a member of it), before any is yielded.
+
+    A JSONL line is a whole object (`{...}`): one that is not is otherwise a bad line
+    among good ones, and is reported as such."""
+    lines = iter(lines)
+    seen: list[bytes | OversizedLine] = []
+    firsts: list[bytes] = []
+    for line in lines:
+        seen.append(line)
+        if isinstance(line, OversizedLine):
+            break
+        stripped = line.strip().lstrip(b"\xef\xbb\xbf")
+        if stripped:
+            firsts.append(stripped)
+        if len(firsts) == 2 or (firsts and not firsts[0].startswith(b"{")):
+            break
+    if firsts and firsts[0].startswith(b"["):
+        raise NotJsonLines(_NOT_JSONL + "this looks like a JSON array")
+    opened = bool(firsts) and firsts[0].startswith(b"{") and not firsts[0].endswith(b"}")
+    if opened and (firsts[0] == b"{" or (len(firsts) == 2 and not firsts[1].startswith(b"{"))):
+        raise NotJsonLines(_NOT_JSONL + "this looks like pretty-printed JSON")
+    yield from chain(seen, lines)
+
+
+_NOT_JSONL = "expected one JSON object per line (JSONL); "
+
+
 def ingest_lines(
     ledger: RelationshipLedger,
     lines: Iterable[bytes | OversizedLine],
@@ -108,6 +158,7 @@ def ingest_lines(
     record: Callable[[Sequence[Interaction]], list[Outcome]] | None = None,
     on_rejection: Callable[[LineRejection], None] | None = None,
     on_progress: Callable[[int], None] | None = None,
+    stop: threading.Event | None = None,
 ) -> IngestReport:
     """Record every valid line; return the counts.
 
@@ -116,7 +167,8 @@ def ingest_lines(
     waits out store outages). `on_rejection` hears each refused line once its batch
     is decided, in line order. `on_progress` receives the bytes consumed so far. Late
     events are recorded (and counted in `recorded` too): `late` says how many of the
-    recorded ones arrived after a later-dated event of their relationship.
+    recorded ones arrived after a later-dated event of their relationship. Once `stop` is
+    set, the ingest ends after the batch in hand (`interrupted` in the report).
     """
     now = clock or (lambda: datetime.now(UTC))
     store = record or ledger.record_batch
@@ -162,6 +214,9 @@ def ingest_lines(
                 reject(number, error)
         if len(batch) + len(refused) >= batch_size:
             flush()
+            if stop is not None and stop.is_set():
+                report.interrupted = True
+                return report
             received_at = now()
     flush()
     return report

@@ -7,7 +7,10 @@ history intact in `cli_audit`; all register on the one Typer `app` (see
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import partial
@@ -21,12 +24,23 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 from consumers.jsonl import (
     IngestReport,
     LineRejection,
+    NotJsonLines,
     OversizedLine,
     bounded_lines,
 )
 from domain.contract import DEFAULT_LIMITS, IntakeLimits, Interaction
 from domain.ledger import Outcome
-from relledger import cli_audit, cli_kafka, cli_keys, cli_read, cli_serve, render
+from projections.projector import CatchUp
+from relledger import (
+    cli_audit,
+    cli_export,
+    cli_kafka,
+    cli_keys,
+    cli_policy,
+    cli_read,
+    cli_serve,
+    render,
+)
 from relledger.app import (
     EXIT_REJECTED,
     EXIT_UNKNOWN,
@@ -43,9 +57,10 @@ from relledger.app import (
     run_command,
     timestamp,
 )
+from service.demo_store import DEMO_URL
 from service.ledger_service import LedgerService
 from service.schema import migrate
-from service.store import wait_for_store
+from service.store import ENV_VAR, store_url_from, wait_for_store
 
 
 @contextmanager
@@ -69,6 +84,35 @@ def _opened(paths: list[str]) -> Iterator[list[tuple[str, BinaryIO, int | None]]
                 handle.close()
 
 
+EXIT_INTERRUPTED = 130
+"""128 + SIGINT, as a shell reports a command stopped by Ctrl-C."""
+
+
+@contextmanager
+def _stop_on_interrupt() -> Iterator[threading.Event]:
+    """The first Ctrl-C asks the ingest to stop after the batch in hand (what was
+    recorded stays whole batches); a second one aborts that batch too (its transaction
+    rolls back)."""
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def interrupted(signum: int, frame: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        render.err.print(
+            "interrupted: stopping after the batch in hand (Ctrl-C again to abandon it)"
+        )
+
+    previous = signal.signal(signal.SIGINT, interrupted)
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 @app.command(rich_help_panel=PANEL_RECORD)
 def ingest(
     ctx: typer.Context,
@@ -86,8 +130,13 @@ def ingest(
             help="Seconds to wait for an unreachable store before giving up.",
         ),
     ] = 300.0,
+    json: JsonFlag = False,
 ) -> None:
-    """Record every valid line; report each rejected one as `line N: field: reason`."""
+    """Record every valid line; report each rejected one as `line N: field: reason`.
+
+    Ctrl-C stops at the next batch boundary: what was recorded stays recorded (and is
+    projected), and running the same command again resumes (it comes back as
+    duplicates). Exit 130 then."""
     limits = intake_limits(max_future_skew, max_line_bytes)
 
     def patiently(what: str, action: Callable[[], T]) -> T:
@@ -96,7 +145,8 @@ def ingest(
 
     service: LedgerService = patiently("open", ctx.obj.service)
     total = IngestReport()
-    with _opened(paths) as handles:
+    refused: list[str] = []
+    with _opened(paths) as handles, _stop_on_interrupt() as stop:
         for name, handle, size in handles:
             prefix = f"{name}: " if len(handles) > 1 else ""
 
@@ -107,17 +157,49 @@ def ingest(
                 return patiently("record", lambda: service.record(items))
 
             lines = bounded_lines(handle, limits.max_message_bytes)
-            report = run(
-                partial(_ingest_one, service, lines, name, size, batch_size, limits, record, tell)
+            one = partial(
+                _ingest_one, service, lines, name, size, batch_size, limits, record, tell, stop
             )
+            report = run(one)
+            if isinstance(report, NotJsonLines):  # the whole file, said once; nothing recorded
+                render.err.print(f"[red]error:[/] {escape(prefix + str(report))}")
+                refused.append(name)
+                continue
             total.add(report)
+            if stop.is_set():
+                total.interrupted = True
+                break
+    _ingested(service, patiently, total, refused, json)
+
+
+def _ingested(
+    service: LedgerService,
+    patiently: Callable[[str, Callable[[], CatchUp]], CatchUp],
+    total: IngestReport,
+    refused: list[str],
+    json: bool,
+) -> None:
+    """Bring the read models up to date with what was recorded, say what happened, and
+    exit with its code."""
     try:
         projected = patiently("project", lambda: cli_read.project_now(service))
     except typer.Exit:  # what was recorded stays recorded: say so before the error's exit
         render.out.print(f"{total.summary()}; the read models were not brought up to date")
         raise
-    render.out.print(f"{total.summary()}; read models at position {projected.position}")
-    if total.rejected:
+    if json:
+        render.print_json(
+            {**total.view(), "refused_files": refused, "position": projected.position}
+        )
+    else:
+        render.out.print(f"{total.summary()}; read models at position {projected.position}")
+    if total.interrupted:
+        render.err.print(
+            "interrupted: stopped at a batch boundary; what is counted above is recorded "
+            "and projected. Run the same command again to resume: the interactions "
+            "already recorded come back as duplicates (recognised by source and event_id)"
+        )
+        raise typer.Exit(EXIT_INTERRUPTED)
+    if total.rejected or refused:
         raise typer.Exit(EXIT_REJECTED)
 
 
@@ -130,7 +212,8 @@ def _ingest_one(
     limits: IntakeLimits,
     record: Callable[[Sequence[Interaction]], list[Outcome]],
     tell: Callable[[LineRejection], None],
-) -> IngestReport:
+    stop: threading.Event,
+) -> IngestReport | NotJsonLines:
     show_bar = render.err.is_terminal and (size is None or size > 1_000_000)
     with Progress(
         TextColumn("[bold]{task.description}"),
@@ -142,14 +225,18 @@ def _ingest_one(
         transient=True,
     ) as progress:
         task = progress.add_task(f"ingesting {name}", total=size)
-        return service.ingest(
-            lines,
-            batch_size=batch_size,
-            limits=limits,
-            record=record,
-            on_rejection=tell,
-            on_progress=lambda done: progress.update(task, completed=done),
-        )
+        try:
+            return service.ingest(
+                lines,
+                batch_size=batch_size,
+                limits=limits,
+                record=record,
+                on_rejection=tell,
+                on_progress=lambda done: progress.update(task, completed=done),
+                stop=stop,
+            )
+        except NotJsonLines as refused:
+            return refused
 
 
 @app.command(rich_help_panel=PANEL_AUDIT)
@@ -184,6 +271,7 @@ def replay(
             version=version,
             policy_file=policy,
             verify=verify,
+            strict=True,
         )
     )
     if json:
@@ -200,6 +288,8 @@ def replay(
     ]
     title = " ".join([relationship_id, *filter(None, limits)])
     render.out.print(render.standing_table(view, title))
+    source = "live" if policy is None else f"from {policy}"
+    render.out.print(f"policy: {view['policy']} ({source})", markup=False, highlight=False)
 
 
 @app.command(rich_help_panel=PANEL_RECORD)
@@ -208,15 +298,25 @@ def demo(
     relationships: Annotated[int, typer.Option(min=1, help="How many relationships.")] = 60,
     events: Annotated[int, typer.Option(min=2, help="Mean events per relationship.")] = 40,
     seed: Annotated[int, typer.Option(help="Same seed, same data set.")] = 7,
+    json: JsonFlag = False,
 ) -> None:
-    """Generate a realistic data set, ingest it into the store and summarise it."""
+    """Generate a realistic data set, ingest it and summarise it, in a store of its own.
+
+    With no --db (and no RELLEDGER_DB) the store is ./relledger-demo.db. A store that
+    holds anything but a demo's data is refused (exit 2); one that holds a demo's
+    already is shown as it is, not written again."""
     from relledger.demo import run_demo
 
-    def go() -> None:
-        migrate(ctx.obj.url)  # the demo is a newcomer's first command: it prepares its store
-        run_demo(ctx.obj.service(), relationships, events, seed)
+    named = _store_named(ctx)
+    url = ctx.obj.url if named else DEMO_URL
+    run(lambda: run_demo(url, relationships, events, seed, json=json, store_named=named))
 
-    run(go)
+
+def _store_named(ctx: typer.Context) -> bool:
+    """Whether the user named a store (--db, or RELLEDGER_DB), rather than leaving the
+    default: the demo then writes there, refusing it unless it is new or a demo's."""
+    given = ctx.find_root().params.get("db") is not None or bool(os.environ.get(ENV_VAR))
+    return given or ctx.obj.url != store_url_from(None)
 
 
 @app.command("migrate", rich_help_panel=PANEL_RECORD)
@@ -232,4 +332,14 @@ def main() -> None:
     run_command()
 
 
-__all__ = ["app", "cli_audit", "cli_kafka", "cli_keys", "cli_read", "cli_serve", "main"]
+__all__ = [
+    "app",
+    "cli_audit",
+    "cli_export",
+    "cli_kafka",
+    "cli_keys",
+    "cli_policy",
+    "cli_read",
+    "cli_serve",
+    "main",
+]

@@ -1,6 +1,21 @@
-"""`relledger demo`: a realistic data set, ingested and projected, then the story it tells."""
+"""`relledger demo`: a realistic data set, ingested and projected, then the story it tells.
+
+The demo only ever writes to a store of its own (`service.demo_store`): with no store
+named, `./relledger-demo.db`, never the default `relledger.db` a real installation
+uses; a named store must be new or hold only a demo's data. Run again on a store that
+holds a demo already, it records nothing and shows what is there (a second data set
+with another seed would collide with the first one's event ids, as conflicts), and
+says how to start afresh. Its closing hints are commands that work as printed: they
+name the demo's store (unless it came from RELLEDGER_DB, which the next command sees
+too) and real relationship ids.
+"""
 
 from __future__ import annotations
+
+import os
+import shlex
+from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 from rich.table import Table
@@ -9,57 +24,136 @@ from projections import queries
 from relledger import render
 from relledger.cli_read import project_now
 from relledger.simulate import SIMULATED_HISTORY, simulate
+from service.demo_store import DEMO_FILE, check_demo_store
 from service.ledger_service import LedgerService
+from service.schema import migrate
+from service.store import ENV_VAR, parse_store_url
 
 
-def run_demo(service: LedgerService, relationships: int, events: int, seed: int) -> None:
-    lines = [orjson.dumps(event) for event in simulate(relationships, events, seed=seed)]
-    with render.err.status(f"ingesting {len(lines)} interactions..."):
-        report = service.ingest(lines, batch_size=500, limits=SIMULATED_HISTORY)
-    project_now(service)
-    render.out.print(
-        f"[bold]demo data set[/]: {len(lines)} interactions over {relationships} relationships "
-        f"-> {report.summary()}"
+def run_demo(
+    url: str, relationships: int, events: int, seed: int, *, json: bool, store_named: bool
+) -> None:
+    """Check the store is the demo's, fill it (unless it holds a demo already), project
+    it, then tell its story (or print it as JSON)."""
+    found = check_demo_store(url)
+    migrate(url)  # the demo is a newcomer's first command: it prepares its store
+    service = LedgerService.open(url)
+    try:
+        summary: dict[str, Any] = {"store": parse_store_url(url).display}
+        if found.relationships:
+            render.err.print(
+                f"{summary['store']} holds a demo data set already ({found.relationships} "
+                "relationships): showing it, recording nothing. For a new one, delete "
+                f"{_file_of(url)} or give --db a new store.",
+                markup=False,
+                highlight=False,
+            )
+            summary["recorded"] = None
+        else:
+            lines = [orjson.dumps(event) for event in simulate(relationships, events, seed=seed)]
+            with render.err.status(f"ingesting {len(lines)} interactions..."):
+                report = service.ingest(lines, batch_size=500, limits=SIMULATED_HISTORY)
+            summary["offered"] = len(lines)
+            summary["recorded"] = report.view()
+        project_now(service)
+        _tell(service, summary, _hints(service, url, store_named), json=json)
+    finally:
+        service.close()
+
+
+def _file_of(url: str) -> str:
+    path = parse_store_url(url).sqlite_path
+    return str(path) if path is not None else DEMO_FILE
+
+
+def _hints(service: LedgerService, url: str, store_named: bool) -> list[str]:
+    """The next commands to try, exactly as they run: on this store, with a real id."""
+    db = ""
+    if not store_named or url != _environment_url():
+        shown = url if urlsplit(url).password is None else parse_store_url(url).display
+        db = f" --db {shlex.quote(shown)}"
+    drops = service.at_risk(None, None, limit=1)
+    first = service.relationships(
+        queries.Filters(), sort=queries.SortKey.RELATIONSHIP, descending=False, limit=1, offset=0
     )
-    _phases(service)
-    _fairness(service)
-    _trust_drops(service)
-    render.out.print(
-        "\nNext: [bold]relledger list --phase commitment[/], "
-        "[bold]relledger show ID[/], [bold]relledger trust-history ID[/], "
-        "[bold]relledger at-risk --since 2025-01-01T00:00:00Z[/], [bold]relledger verify[/]"
-    )
+    example = drops[0]["relationship_id"] if drops else first.items[0]["relationship_id"]
+    rel = shlex.quote(example)
+    return [
+        f"relledger{db} list --phase commitment",
+        f"relledger{db} show {rel}",
+        f"relledger{db} trust-history {rel}",
+        f"relledger{db} at-risk --since 2025-01-01T00:00:00Z",
+        f"relledger{db} verify",
+    ]
 
 
-def _phases(service: LedgerService) -> None:
+def _environment_url() -> str | None:
+    return os.environ.get(ENV_VAR) or None
+
+
+def _tell(service: LedgerService, summary: dict[str, Any], hints: list[str], *, json: bool) -> None:
     counts = service.stats(outliers=0)["distribution"]["phase"]
     most_first = dict(sorted(counts.items(), key=lambda pair: -pair[1]))
-    render.out.print(render.counts_table("phase", most_first, "phases"))
-
-
-def _fairness(service: LedgerService) -> None:
     everyone = service.relationships(
         queries.Filters(), sort=queries.SortKey.FAIRNESS, descending=False, limit=10_000, offset=0
     )
-    balanced = sorted(everyone.items, key=lambda item: abs(item["fairness"]["index"]))
-    render.out.print(render.relationships_table(balanced[:3], "most fair"))
+    balanced = sorted(everyone.items, key=lambda item: abs(item["fairness"]["index"]))[:3]
     least = service.stats(outliers=3)["fairness_outliers"]
+    drops = service.at_risk(None, None, limit=5)
+    if json:
+        render.print_json(
+            {
+                **summary,
+                "relationships": everyone.total,
+                "phases": most_first,
+                "most_fair": [item["relationship_id"] for item in balanced],
+                "least_fair": [item["relationship_id"] for item in least],
+                "largest_trust_drops": [_drop(item) for item in drops],
+                "next": hints,
+            }
+        )
+        return
+    if summary["recorded"] is not None:
+        recorded = summary["recorded"]
+        render.out.print(
+            f"[bold]demo data set[/]: {summary['offered']} interactions over "
+            f"{everyone.total} relationships -> recorded {recorded['recorded']} "
+            f"(late {recorded['late']}), duplicates {recorded['duplicates']}, "
+            f"conflicts {recorded['conflicts']}, rejected {recorded['rejected']}"
+        )
+    render.out.print(render.counts_table("phase", most_first, "phases"))
+    render.out.print(render.relationships_table(balanced, "most fair"))
     render.out.print(render.relationships_table(least, "least fair"))
+    render.out.print(_drops_table(drops))
+    render.out.print("\nNext:")
+    for hint in hints:
+        render.out.print(f"  {hint}", markup=False, highlight=False)
 
 
-def _trust_drops(service: LedgerService) -> None:
+def _drop(item: dict[str, Any]) -> dict[str, Any]:
+    change = item["causes"][0]
+    return {
+        "relationship_id": item["relationship_id"],
+        "occurred_at": change["occurred_at"],
+        "event_id": change["event_id"],
+        "rule": change["rule"],
+        "before": change["before"],
+        "after": change["after"],
+    }
+
+
+def _drops_table(drops: list[dict[str, Any]]) -> Table:
     table = Table(title="largest trust drops", title_justify="left")
     for column in ("relationship", "when", "event", "rule", "before", "after"):
         table.add_column(column)
-    drops = service.at_risk(None, None, limit=5)
     for item in drops:
-        change = item["causes"][0]
+        change = _drop(item)
         table.add_row(
-            item["relationship_id"],
+            change["relationship_id"],
             change["occurred_at"][:10],
             change["event_id"],
             change["rule"],
             f"{change['before']:.2f}",
             f"[red]{change['after']:.2f}[/]",
         )
-    render.out.print(table)
+    return table

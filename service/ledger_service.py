@@ -17,7 +17,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from consumers.jsonl import IngestReport, LineRejection, OversizedLine, ingest_lines
+from consumers.jsonl import (
+    IngestReport,
+    LineRejection,
+    OversizedLine,
+    ingest_lines,
+    jsonl_layout,
+)
 from domain.contract import DEFAULT_LIMITS, IntakeLimits, Interaction
 from domain.errors import NotFound
 from domain.ledger import Outcome, RelationshipLedger, UnknownRelationship
@@ -38,6 +44,7 @@ from projections.views import (
 from service.checkpoints import Checkpoints, LedgerCheck
 from service.keys import KeyRing
 from service.policies import KnownPolicies, load_policy
+from service.replay_bounds import check_replay_bounds
 from service.schema import require_migrated
 from service.store import open_ledger, parse_store_url
 
@@ -111,17 +118,20 @@ class LedgerService:
         record: Callable[[Sequence[Interaction]], list[Outcome]] | None = None,
         on_rejection: Callable[[LineRejection], None] | None = None,
         on_progress: Callable[[int], None] | None = None,
+        stop: threading.Event | None = None,
     ) -> IngestReport:
         """Record every valid line of a JSONL stream (the read models are not touched:
-        call `catch_up` after)."""
+        call `catch_up` after). `NotJsonLines` if the stream is a JSON array or
+        pretty-printed JSON (nothing recorded); `stop` ends it at a batch boundary."""
         return ingest_lines(
             self.ledger,
-            lines,
+            jsonl_layout(lines),
             batch_size=batch_size,
             limits=limits,
             record=record or self.record,
             on_rejection=on_rejection,
             on_progress=on_progress,
+            stop=stop,
         )
 
     # -- the read models ----------------------------------------------------------------
@@ -242,6 +252,7 @@ class LedgerService:
         policy_file: Path | None = None,
         policy_name: str | None = None,
         verify: bool = True,
+        strict: bool = False,
     ) -> dict[str, Any]:
         """The relationship recomputed from its stored events (the `show --json` shape and
         `verified`), under a policy file, a policy the store knows by name, or else the
@@ -249,7 +260,11 @@ class LedgerService:
 
         The events replayed (its first `version`, or all) are verified first: a break
         raises `ChainBroken` naming it. `verify=False` folds them anyway, and the answer
-        says `"verified": false`."""
+        says `"verified": false`. `strict` refuses a question with no true answer rather
+        than answering an empty standing: `as_of` before its first interaction
+        (`NotYet`), `version` beyond its last record (`BeyondLastRecord`)."""
+        if strict and (as_of is not None or version is not None):
+            check_replay_bounds(self.ledger.history(relationship_id), as_of, version)
         found = self._replayed(
             relationship_id, as_of, version, policy_file, policy_name, verify=verify
         )
@@ -326,6 +341,11 @@ class LedgerService:
         if known is None:
             raise NotFound(f"no policy {name!r} in this store (the live one is {live.version!r})")
         return known
+
+    def policy_from_file(self, path: Path) -> Policy:
+        """A policy file, refused (`PolicyConflict`) if it reuses a version name this
+        store knows with other rules: one name, one set of rules, wherever it is offered."""
+        return self._policy_file(path)
 
     def _policy_file(self, path: Path) -> Policy:
         """A policy file, refused if it reuses a known version name with other rules."""
