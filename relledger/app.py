@@ -7,15 +7,19 @@ message and an exit code here, never a traceback.
 
 from __future__ import annotations
 
+import copy
 import os
 import sys
 import traceback
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Annotated, NoReturn, TypeVar
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as package_version
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from eventsourcing.persistence import PersistenceError
+from typer.core import TyperGroup
 
 from domain.contract import IntakeLimits
 from domain.errors import (
@@ -40,12 +44,61 @@ EXIT_UNKNOWN = 2
 EXIT_STORE = 3
 EXIT_UNEXPECTED = 4
 
+DB_HELP = (
+    "Store URL: sqlite:///path/file.db or postgresql://user@host:port/dbname "
+    "[env RELLEDGER_DB; default sqlite:///relledger.db]"
+)
+
+
+class HelpfulGroup(TyperGroup):
+    """A command group that, given no arguments, prints its help and exits 0 (click's
+    `no_args_is_help` exits 2 since click 8.2: asking for nothing is not an error)."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        # ctx: typer's own (vendored) click Context, which typer does not export
+        if not args and self.no_args_is_help and not ctx.resilient_parsing:
+            typer.echo(ctx.get_help(), color=ctx.color)
+            ctx.exit(0)
+        return super().parse_args(ctx, args)
+
+
+class RelledgerGroup(HelpfulGroup):
+    """The `relledger` group: every command (and command group) under it also takes
+    `--db`, so the store can be named after the command as well as before it. This is
+    the one place that adds it: a copy of the group's own `--db` option, so it parses,
+    completes and shows in each command's help the same. Given both ways, the one after
+    the command wins (it is the nearer, and the later, of the two)."""
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        own = next(param for param in self.params if "--db" in getattr(param, "opts", ()))
+        _add_db_option(own, self.commands.values())
+
+
+def _add_db_option(own: Any, commands: Any) -> None:
+    for command in commands:
+        if not any("--db" in getattr(param, "opts", ()) for param in command.params):
+            after = copy.copy(own)
+            after.expose_value = False
+            after.callback = _db_after_command
+            command.params.append(after)
+        if isinstance(command, TyperGroup):
+            _add_db_option(own, command.commands.values())
+
+
+def _db_after_command(ctx: typer.Context, _param: Any, value: str | None) -> None:
+    shared = ctx.find_object(Context)
+    if value is not None and shared is not None:
+        shared.url = store_url_from(value)
+
+
 app = typer.Typer(
     name="relledger",
+    cls=RelledgerGroup,
     help="An event-sourced relationship ledger: record interactions, ask where each "
     "relationship stands and why, and audit its history.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
 )
 
@@ -80,21 +133,36 @@ class Context:
             self._service = None
 
 
+def _print_version(asked: bool) -> None:
+    if not asked:
+        return
+    try:
+        installed = package_version("relledger")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        installed = "unknown (not installed)"
+    typer.echo(f"relledger {installed}")
+    raise typer.Exit(0)
+
+
 @app.callback()
 def main_options(
     ctx: typer.Context,
     db: Annotated[
-        str | None,
-        typer.Option(
-            "--db",
-            help="Store URL: sqlite:///path/file.db or postgresql://user@host:port/dbname "
-            "[env RELLEDGER_DB; default sqlite:///relledger.db]",
-            show_default=False,
-        ),
+        str | None, typer.Option("--db", metavar="URL", help=DB_HELP, show_default=False)
     ] = None,
     debug: Annotated[
         bool,
         typer.Option("--debug", help="On an unexpected error, print the whole traceback."),
+    ] = False,
+    _version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            is_eager=True,
+            expose_value=False,
+            callback=_print_version,
+            help="Print relledger's version and exit.",
+        ),
     ] = False,
 ) -> None:
     ctx.obj = Context(db, debug)
@@ -154,6 +222,17 @@ def _fail(message: str, code: int) -> NoReturn:
     raise typer.Exit(code) from None
 
 
+def usage_error(message: str) -> NoReturn:
+    """Bad arguments: one line naming the option, exit 2."""
+    _fail(message, EXIT_UNKNOWN)
+
+
+def output_choice(json: bool, csv: bool) -> None:
+    """`--json` and `--csv` are two answers to one question: refuse both at once."""
+    if json and csv:
+        usage_error("--json and --csv: choose one")
+
+
 def timestamp(value: str | None) -> datetime | None:
     if value is None:
         return None
@@ -167,6 +246,10 @@ def timestamp(value: str | None) -> datetime | None:
 
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for other programs.")]
+CsvFlag = Annotated[
+    bool,
+    typer.Option("--csv", help="Print the table as CSV (RFC 4180: header row, CRLF, quoting)."),
+]
 RelId = Annotated[str, typer.Argument(help="The relationship_id producers use.")]
 
 FutureSkewOption = Annotated[

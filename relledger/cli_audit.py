@@ -16,12 +16,20 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich import box
 from rich.markup import escape
-from rich.table import Table
 
 from relledger import render
-from relledger.app import EXIT_REJECTED, PANEL_AUDIT, JsonFlag, RelId, app, run
+from relledger.app import (
+    EXIT_REJECTED,
+    PANEL_AUDIT,
+    CsvFlag,
+    HelpfulGroup,
+    JsonFlag,
+    RelId,
+    app,
+    output_choice,
+    run,
+)
 from service.audit_files import (
     Checkpoint,
     read_checkpoint,
@@ -35,6 +43,7 @@ from service.ledger_service import LedgerService
 from service.signing_keys import create_key_pair, load_signing_key
 
 signing_key_app = typer.Typer(
+    cls=HelpfulGroup,
     help="The Ed25519 key that signs checkpoints (keep it away from the store).",
     no_args_is_help=True,
 )
@@ -106,33 +115,30 @@ def checkpoint(
 
 
 @app.command(rich_help_panel=PANEL_AUDIT)
-def checkpoints(ctx: typer.Context, json: JsonFlag = False) -> None:
+def checkpoints(ctx: typer.Context, json: JsonFlag = False, csv: CsvFlag = False) -> None:
     """The checkpoints kept in the store, oldest first."""
+    output_choice(json, csv)
     kept = run(lambda: _checkpoints(ctx).list())
     if json:
         render.print_json([one.view() for one in kept])
         return
     if not kept:
-        render.out.print("no checkpoints kept in this store (relledger checkpoint takes one)")
-        return
-    table = Table(
-        title="checkpoints (roots shortened; --json has them whole)",
-        title_justify="left",
-        box=box.SIMPLE_HEAD,
-        pad_edge=False,
+        render.err.print("no checkpoints kept in this store (relledger checkpoint takes one)")
+        if render.out.is_terminal and not csv:
+            return
+    grid = render.Grid(
+        ("time (UTC)", "records", "root", "key id"),
+        title="checkpoints",
+        numeric=frozenset({"records"}),
     )
-    table.add_column("time (UTC)", no_wrap=True, min_width=19)
-    table.add_column("records", justify="right", no_wrap=True, min_width=7)
-    table.add_column("root", no_wrap=True, min_width=12)
-    table.add_column("key id", no_wrap=True, min_width=32)
     for one in kept:
-        table.add_row(
+        grid.add_row(
             one.time.removesuffix("+00:00").replace("T", " "),
             str(one.size),
-            one.root.hex()[:12],
+            one.root.hex(),
             one.key_id,
         )
-    render.out.print(table)
+    render.print_table(grid, as_csv=csv)
 
 
 @app.command(rich_help_panel=PANEL_AUDIT)

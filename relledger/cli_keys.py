@@ -13,13 +13,14 @@ from typing import Annotated
 
 import typer
 from rich.markup import escape
-from rich.table import Table
+from rich.text import Text
 
 from relledger import render
-from relledger.app import JsonFlag, app, run
+from relledger.app import CsvFlag, HelpfulGroup, JsonFlag, app, output_choice, run
 from service.keys import ApiKey, KeyRing, Role
 
 keys_app = typer.Typer(
+    cls=HelpfulGroup,
     help="Create, list and revoke the API keys of the HTTP service (relledger serve).",
     no_args_is_help=True,
 )
@@ -68,26 +69,26 @@ def create_command(
 
 
 @keys_app.command("list")
-def list_command(ctx: typer.Context, json: JsonFlag = False) -> None:
+def list_command(ctx: typer.Context, json: JsonFlag = False, csv: CsvFlag = False) -> None:
     """Every key, revoked ones included: name, role, key id and dates (never the key)."""
+    output_choice(json, csv)
     keys = run(lambda: _keyring(ctx).list())
     if json:
         render.print_json([key.view() for key in keys])
         return
     if not keys:
-        render.out.print("no API keys (relledger keys create --role reader --name NAME)")
-        return
-    render.out.print(_keys_table(keys))
+        render.err.print("no API keys (relledger keys create --role reader --name NAME)")
+        if render.out.is_terminal and not csv:
+            return
+    render.print_table(_keys_table(keys), as_csv=csv)
 
 
-def _keys_table(keys: list[ApiKey]) -> Table:
-    table = Table(title="API keys", title_justify="left")
-    for column in ("name", "role", "key id", "created", "revoked"):
-        table.add_column(column)
+def _keys_table(keys: list[ApiKey]) -> render.Grid:
+    grid = render.Grid(("name", "role", "key id", "created", "revoked"), title="API keys")
     for key in keys:
-        revoked = "-" if key.revoked_at is None else f"[red]{_when(key.revoked_at)}[/]"
-        table.add_row(escape(key.name), key.role.value, key.key_id, _when(key.created_at), revoked)
-    return table
+        revoked = Text("-") if key.revoked_at is None else Text(_when(key.revoked_at), style="red")
+        grid.add_row(key.name, key.role.value, key.key_id, _when(key.created_at), revoked)
+    return grid
 
 
 def _when(moment: datetime) -> str:

@@ -137,13 +137,13 @@ def test_replay_as_of_version_and_policy(loaded, tmp_path: Path) -> None:
 
 
 def test_list_filters_by_phase_and_stage(loaded) -> None:
-    everything = json.loads(loaded("list", "--json").stdout)
+    everything = json.loads(loaded("list", "--json").stdout)["items"]
     assert len(everything) == len(EXPECTED)
-    committed = json.loads(loaded("list", "--phase", "commitment", "--json").stdout)
+    committed = json.loads(loaded("list", "--phase", "commitment", "--json").stdout)["items"]
     assert [v["relationship_id"] for v in committed] == sorted(
         name for name, story in EXPECTED.items() if story["phase"] == "commitment"
     )
-    declining = json.loads(loaded("list", "--stage", "decline", "--json").stdout)
+    declining = json.loads(loaded("list", "--stage", "decline", "--json").stdout)["items"]
     assert {v["relationship_id"] for v in declining} == {
         name for name, story in EXPECTED.items() if story["stage"] == "decline"
     }
@@ -197,7 +197,7 @@ def test_store_from_environment_and_demo_in_a_real_process(tmp_path: Path) -> No
         cwd=tmp_path,
         check=True,
     )
-    assert len(json.loads(listed.stdout)) == 12
+    assert json.loads(listed.stdout)["total"] == 12
 
 
 def test_help_lists_every_command() -> None:
@@ -229,7 +229,9 @@ def test_read_model_commands(loaded) -> None:
         1 for story in EXPECTED.values() if story["phase"] == "commitment"
     )
     assert sum(counts["stage"].values()) == len(EXPECTED)
-    page = json.loads(loaded("list", "--sort", "trust", "--desc", "--limit", "2", "--json").stdout)
+    page = json.loads(loaded("list", "--sort", "trust", "--desc", "--limit", "2", "--json").stdout)[
+        "items"
+    ]
     top = sorted(EXPECTED.items(), key=lambda pair: (-pair[1]["trust"], pair[0]))[:2]
     assert [v["relationship_id"] for v in page] == [name for name, _ in top]
     risky = json.loads(loaded("at-risk", "--since", "2020-01-01T00:00:00Z", "--json").stdout)
@@ -326,13 +328,15 @@ def test_list_by_party_finds_the_relationships_of_either_side(loaded) -> None:
     """`acme` supplies every story; each customer has its own relationship."""
     stories = [json.loads(line) for line in (DATA / "events.jsonl").read_text().splitlines()]
     firsts = {item["relationship_id"]: item["parties"] for item in stories if "parties" in item}
-    as_supplier = json.loads(loaded("list", "--party", "acme", "--limit", "500", "--json").stdout)
+    as_supplier = json.loads(loaded("list", "--party", "acme", "--limit", "500", "--json").stdout)[
+        "items"
+    ]
     assert {item["relationship_id"] for item in as_supplier} == {
         rid for rid, parties in firsts.items() if "acme" in parties.values()
     }
-    steady = json.loads(loaded("list", "--party", "steady", "--json").stdout)
+    steady = json.loads(loaded("list", "--party", "steady", "--json").stdout)["items"]
     assert [item["relationship_id"] for item in steady] == ["acme/steady"]
-    assert json.loads(loaded("list", "--party", "nobody", "--json").stdout) == []
+    assert json.loads(loaded("list", "--party", "nobody", "--json").stdout)["items"] == []
 
 
 def _as_version_1_left_it(url: str) -> None:
@@ -376,5 +380,5 @@ def test_a_store_of_schema_version_1_is_refused_then_migrated(cli, store_url: st
     assert cli("projections", "rebuild").exit_code == 0
     after = json.loads(cli("show", "acme/steady", "--json").stdout)
     assert after["parties"] == {"supplier": "acme", "customer": "steady"}
-    listed = json.loads(cli("list", "--party", "steady", "--json").stdout)
+    listed = json.loads(cli("list", "--party", "steady", "--json").stdout)["items"]
     assert [item["relationship_id"] for item in listed] == ["acme/steady"]
