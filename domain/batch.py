@@ -5,7 +5,7 @@ index once, in one query; what the batch itself records is added to that view as
 goes, so a key offered twice in one batch, or a retraction of an interaction recorded
 earlier in the same batch, is decided exactly as it would be across two batches.
 Each interaction is serialised to its canonical bytes once: those bytes are hashed into
-the chain and digested for the key index.
+the chain, digested for the key index and written into the stored event as they are.
 
 The attempt only collects: the touched aggregates (with their pending events), the
 new key rows and the retractions to mark. The ledger saves them in one transaction,
@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from uuid import UUID
 
-from domain.chain import canonical_json
+from domain.chain import CanonicalRecord
 from domain.contract import Interaction
 from domain.errors import ContradictsRelationship, InteractionConflict, InteractionRejected
 from domain.key_index import Key, KeyIndex, RecordedKey, content_digest
@@ -52,8 +52,8 @@ class BatchAttempt:
 
     def decide(self, item: Interaction) -> Outcome:
         """Record `item` in its aggregate (in memory), or say why not."""
-        record = item.canonical()
-        canonical = canonical_json(record)
+        record = CanonicalRecord(item.canonical())
+        canonical = record.canonical
         digest = content_digest(canonical)
         earlier = self._known.get(item.key)
         if earlier is not None:

@@ -29,6 +29,22 @@ def canonical_json(record: dict[str, Any]) -> bytes:
     return orjson.dumps(record, option=orjson.OPT_SORT_KEYS)
 
 
+class CanonicalRecord(dict[str, Any]):
+    """An interaction's canonical form that keeps its canonical bytes (`canonical`).
+
+    The ledger hashes those bytes into the chain and the key index's digest, and the
+    transcoder (`domain.transcoder`) writes these same bytes into the stored event
+    rather than serialising the record a second time: what is stored is exactly what
+    was hashed. Read back, a record is a plain dict again.
+    """
+
+    __slots__ = ("canonical",)
+
+    def __init__(self, record: dict[str, Any]) -> None:
+        super().__init__(record)
+        self.canonical = canonical_json(record)
+
+
 def link(previous: str, record: dict[str, Any]) -> str:
     return link_bytes(previous, canonical_json(record))
 

@@ -58,16 +58,16 @@ def standing_view(relationship_id: str, standing: Standing) -> dict[str, Any]:
         "events": standing.events,
         "late_events": standing.late_events,
         "retracted": standing.retracted,
-        "first_event_at": None
-        if standing.first_event_at is None
-        else when(standing.first_event_at),
-        "last_event_at": None if standing.last_event_at is None else when(standing.last_event_at),
-        "currency": standing.currency,
         "fairness": fairness_view(standing.fairness),
         "policy": standing.policy,
         "parties": None
         if standing.parties is None
         else {"supplier": standing.parties[0], "customer": standing.parties[1]},
+        "currency": standing.currency,
+        "first_event_at": None
+        if standing.first_event_at is None
+        else when(standing.first_event_at),
+        "last_event_at": None if standing.last_event_at is None else when(standing.last_event_at),
     }
 
 

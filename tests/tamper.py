@@ -91,6 +91,12 @@ class StoredRows:
             for position, oid, version, topic, state in found
         ]
 
+    def states(self) -> list[bytes]:
+        """Every stored event's state as the bytes in the table, in log order."""
+        with self._cursor() as conn:
+            found = conn.execute(self._sql("SELECT state FROM {table} ORDER BY {pos}")).fetchall()
+        return [bytes(state) for (state,) in found]
+
     def edit(self, row: Row, change: Callable[[dict[str, Any]], None]) -> None:
         """Change a stored event's state in place (its hash left as it was)."""
         state = orjson.loads(orjson.dumps(row.state))

@@ -86,13 +86,27 @@ def test_show_json_is_the_documented_object(loaded) -> None:
         "credibility_lost",
         "cycle",
         "events",
+        "late_events",
         "retracted",
         "fairness",
         "policy",
         "parties",
+        "currency",
+        "first_event_at",
+        "last_event_at",
     ]
     expected = EXPECTED["acme/steady"]
     assert view["parties"] == {"supplier": "acme", "customer": "steady"}  # its first event's
+    story = [
+        event
+        for event in map(json.loads, (DATA / "events.jsonl").read_text().splitlines())
+        if event["relationship_id"] == "acme/steady"
+    ]
+    clocks = [max(event["occurred_at"] for event in story[: n + 1]) for n in range(len(story))]
+    late = sum(1 for n in range(1, len(story)) if story[n]["occurred_at"] < clocks[n - 1])
+    assert view["currency"] == "EUR" and view["late_events"] == late > 0
+    assert view["first_event_at"] == min(event["occurred_at"] for event in story)
+    assert view["last_event_at"] == max(event["occurred_at"] for event in story)
     assert view["phase"] == "commitment" and view["policy"] == "v1"
     assert view["trust"] == pytest.approx(expected["trust"], abs=1e-4)
     assert view["fairness"] == expected["fairness"]

@@ -17,10 +17,12 @@ from typing import Any
 import orjson
 import pytest
 from conformance import ingest_file
+from tamper import StoredRows
 from eventsourcing.persistence import IntegrityError
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from domain.chain import GENESIS, canonical_json, link_bytes
 from domain.contract import Interaction, parse_interaction
 from domain.errors import InteractionConflict
 from domain.ledger import SNAPSHOT_EVERY, RelationshipLedger
@@ -240,3 +242,23 @@ def test_the_index_filled_from_the_log_in_batches_knows_every_recorded_key(
     ledger.close()
     assert (again.recorded, again.conflicts, again.rejected) == (0, 0, 0)
     assert again.duplicates == first.recorded + first.duplicates
+
+
+def test_the_bytes_stored_are_the_bytes_hashed(service: LedgerService, store_url: str) -> None:
+    """One serialisation per event: each stored event holds its interaction's canonical
+    bytes verbatim (not a second dump of the record), and the chain links those bytes."""
+    events = [_event(n) for n in range(1, 8)] + [
+        _event(9, "acme/cafe", kind="communication", amount=None, currency=None, outcome=None)
+    ]
+    events = [{k: v for k, v in event.items() if v is not None} for event in events]
+    service.record(_items(events))
+    heads: dict[str, str] = {}
+    states = StoredRows(store_url).states()
+    assert len(states) == len(events)
+    for raw in states:
+        interaction = orjson.loads(raw)["interaction"]
+        canonical = canonical_json(interaction)
+        assert canonical in raw
+        previous = heads.get(interaction["relationship_id"], GENESIS)
+        heads[interaction["relationship_id"]] = link_bytes(previous, canonical)
+        assert orjson.loads(raw)["chain_hash"] == heads[interaction["relationship_id"]]
