@@ -1,0 +1,59 @@
+"""`relledger replay` refuses questions with no true answer instead of answering an empty
+standing, and says which policy it used."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conformance import DATA, EXPECTED, FAR_SKEW
+
+LIVE = Path(__file__).parents[1] / "domain" / "policies" / "v1.toml"
+
+
+def relledger(store_url: str, *arguments: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "relledger", "--db", store_url, *arguments],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.fixture
+def loaded(store_url: str) -> str:
+    result = relledger(store_url, "ingest", *FAR_SKEW, str(DATA / "events.jsonl"))
+    assert result.returncode == 0, result.stderr
+    return store_url
+
+
+def test_as_of_before_the_first_event_and_a_version_beyond_the_last_are_errors(
+    loaded: str,
+) -> None:
+    first = relledger(loaded, "replay", "acme/steady", "--version", "1", "--json")
+    assert json.loads(first.stdout)["events"] == 1
+    early = relledger(loaded, "replay", "acme/steady", "--as-of", "2000-01-01T00:00:00Z")
+    assert early.returncode == 2 and early.stdout == ""
+    assert early.stderr.strip().splitlines() == [
+        "error: 'acme/steady' did not exist yet as of 2000-01-01T00:00:00+00:00 (its first "
+        "interaction occurred at 2025-01-06T09:01:00+00:00)"
+    ]
+    last = EXPECTED["acme/steady"]["events"]
+    beyond = relledger(loaded, "replay", "acme/steady", "--version", str(last + 1), "--json")
+    assert beyond.returncode == 2 and beyond.stdout == ""
+    assert f"beyond its last record ({last})" in beyond.stderr
+    at_last = relledger(loaded, "replay", "acme/steady", "--version", str(last), "--json")
+    assert at_last.returncode == 0 and json.loads(at_last.stdout)["events"] == last
+
+
+def test_replay_says_which_policy_it_used(loaded: str, tmp_path: Path) -> None:
+    live = relledger(loaded, "replay", "acme/steady")
+    assert live.returncode == 0 and "policy: v1 (live)" in live.stdout
+    assert json.loads(relledger(loaded, "replay", "acme/steady", "--json").stdout)["policy"] == "v1"
+    other = tmp_path / "gentle.toml"
+    other.write_text(LIVE.read_text().replace('version = "v1"', 'version = "gentle"'))
+    named = relledger(loaded, "replay", "acme/steady", "--policy", str(other))
+    assert named.returncode == 0 and f"policy: gentle (from {other})" in named.stdout
