@@ -34,7 +34,7 @@ from eventsourcing.persistence import IntegrityError, Tracking
 
 from consumers.jsonl import IngestReport
 from consumers.kafka_deadletter import DeadLetter, DeadLetterUnavailable, DeadLetterWriter
-from consumers.kafka_positions import PartitionPositions, tracking_name
+from consumers.kafka_positions import PartitionPositions
 from consumers.kafka_stats import ConsumerStats
 from domain.contract import DEFAULT_LIMITS, IntakeLimits, Interaction, parse_interaction
 from domain.errors import (
@@ -150,7 +150,7 @@ class PartitionBatches:
                 log.warning(
                     "%s: storing %d messages raised %r; storing them one by one to find "
                     "the one at fault",
-                    tracking_name(partition.topic, partition.partition),
+                    self.positions.name(partition),
                     len(messages),
                     error,
                 )
@@ -177,7 +177,7 @@ class PartitionBatches:
     def _commit(self, partition: Any, messages: Sequence[Message], stop: threading.Event) -> None:
         """One transaction: `messages`' interactions, their dead letters (flushed first)
         and the partition's offset after the last of them."""
-        name = tracking_name(partition.topic, partition.partition)
+        name = self.positions.name(partition)
         tracking = Tracking(application_name=name, notification_id=messages[-1][0].offset + 1)
         valid = [(record, item) for record, item in messages if not isinstance(item, DeadLetter)]
         invalid = [item for _, item in messages if isinstance(item, DeadLetter)]

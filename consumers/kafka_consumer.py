@@ -6,7 +6,9 @@ database, not the broker, holds the truth:
 - per polled partition batch, the accepted interactions and the partition's next offset
   (an `eventsourcing` tracking row, `kafka:{topic}:{partition}`) commit in ONE
   transaction; the broker's committed offsets are only a courtesy;
-- on assignment each partition resumes at its stored offset (`kafka_positions`);
+- on assignment each partition resumes at its stored offset (`kafka_positions`); a
+  topic recreated empty under the stored offsets is detected, logged (one
+  `partition_reset` ERROR line) and recorded again from its beginning as a new epoch;
 - a redelivered message is a counted duplicate (the ledger's idempotency key), never a
   second event; a batch another member already stored is refused by the tracking row
   (`PositionAlreadyRecorded`) and dropped, and we re-read from what is stored;
@@ -181,6 +183,8 @@ class LedgerConsumer:
         stop = stop or threading.Event()
         if self._positions.unsettled:
             self._retrying("resume assigned partitions", self._positions.settle, stop)
+        if self._positions.recovering:  # a recreated topic's epoch, left unfinished
+            self._retrying("start a recreated topic's epoch", self._positions.recover, stop)
         polled: dict[Any, list[Any]] = self._consumer.poll(
             timeout_ms=self.config.poll_timeout_ms, max_records=self.config.max_records
         )
@@ -191,10 +195,17 @@ class LedgerConsumer:
                 # Assigned again during this poll: it resumes from the store on the next
                 # turn (`settle` seeks), so these records are read again then.
                 continue
+            if self._positions.check_records(partition, records):
+                # Below the stored position: the topic was recreated (`recover` seeks
+                # to where its new epoch stands; these records are read again there).
+                continue
             handled += len(records)
             next_offset = self._batches.store(partition, records, stop)
             if next_offset is not None:
                 stored[partition] = next_offset
+        self._positions.check_ends()
+        if self._positions.recovering:
+            self._retrying("start a recreated topic's epoch", self._positions.recover, stop)
         if stored:
             self._courtesy_commit(stored)
         self._refresh_gauges()
