@@ -22,6 +22,7 @@ from domain.key_index import Key, RecordedKey, content_digest
 from domain.kinds import KINDS
 from domain.ledger import RelationshipLedger
 from domain.stored import UnreadableRecord
+from projections.rebuild import RebuildRaced, rebuild
 from projections.tables import Dialect
 from projections.view import RelationshipView, open_view
 from service.checkpoints import Checkpoints
@@ -30,13 +31,19 @@ from service.policies import KnownPolicies, load_policy
 from service.recorders import PostgresLedgerRecorder, SQLiteLedgerRecorder
 from service.store import StoreURL, open_ledger, parse_store_url, retry_creation_race
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """Bumped whenever `migrate` learns a new step; stores at an older version are refused
 until migrated. 2: the summary keeps each relationship's parties (a rebuild fills them
 in for relationships projected before). 3: signed checkpoints are kept in the store;
 the summary counts retracted interactions; the store keeps every policy its read models
 were built under. 4: recorded keys are kept in their own table, unique across the
-ledger (migrate fills it from the log), and relationships are snapshotted."""
+ledger (migrate fills it from the log), and relationships are snapshotted. 5: the
+summary keeps each relationship's currency and first event time (migrate rebuilds the
+read models from the log to fill them in)."""
+KEYS_INDEXED = 4
+"""The schema version from which every recorded key is in the key index."""
+FIGURES_WIDENED = 5
+"""The schema version from which the summary keeps currency and first event time."""
 MARKER_TABLE = "relledger_schema"
 
 
@@ -49,12 +56,17 @@ class Migration:
     store: str
     before: int | None
     after: int
+    rebuilt: int | None = None
+    """How many relationships the read models were rebuilt for, if they were."""
 
     def summary(self) -> str:
         if self.before == self.after:
             return f"{self.store}: already at schema version {self.after}"
         was = "a new store" if self.before is None else f"schema version {self.before}"
-        return f"{self.store}: migrated from {was} to schema version {self.after}"
+        done = f"{self.store}: migrated from {was} to schema version {self.after}"
+        if self.rebuilt is None:
+            return done
+        return f"{done}; read models rebuilt from the log ({self.rebuilt} relationships)"
 
 
 def migrate(url: str) -> Migration:
@@ -74,14 +86,22 @@ def migrate(url: str) -> Migration:
         before = _version(view)
         if before is not None and before < KEYS_INDEXED:
             index_recorded_keys(ledger)
+        rebuilt = None
+        if before is not None and before < FIGURES_WIDENED:
+            rebuilt = _rebuild_read_models(ledger, view)
         retry_creation_race(lambda: _mark(view))
     finally:
         ledger.close()
-    return Migration(store.display, before, SCHEMA_VERSION)
+    return Migration(store.display, before, SCHEMA_VERSION, rebuilt)
 
 
-KEYS_INDEXED = 4
-"""The schema version from which every recorded key is in the key index."""
+def _rebuild_read_models(ledger: RelationshipLedger, view: RelationshipView) -> int | None:
+    """Read models an older version built lack what this one keeps: build them again from
+    the log and switch to them. If another `migrate` switched first, its are kept."""
+    try:
+        return rebuild(ledger, view, from_zero=True).relationships
+    except RebuildRaced:
+        return None
 
 
 def index_recorded_keys(ledger: RelationshipLedger, batch: int = 5000) -> int:
