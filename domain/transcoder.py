@@ -22,9 +22,14 @@ def _embed(value: Any) -> Any:
     own bytes; any other subclass of a JSON type as that type."""
     if isinstance(value, CanonicalRecord):
         return orjson.Fragment(value.canonical)
-    for plain in (str, int, dict, list):
-        if isinstance(value, plain):
-            return plain(value)
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, dict):
+        return dict(value)
+    if isinstance(value, list):
+        return list(value)
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
