@@ -17,7 +17,9 @@ real relationships `demo/...` would be taken for a demo, which the docs say.
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from domain.errors import Invalid
@@ -25,7 +27,7 @@ from domain.ledger import RelationshipLedger
 from domain.stored import UnreadableRecord
 from service.checkpoints import Checkpoints
 from service.keys import KeyRing
-from service.schema import NotMigrated, require_migrated
+from service.schema import MARKER_TABLE, NotMigrated, require_migrated
 from service.store import StoreURL, open_ledger, parse_store_url
 
 DEMO_PREFIX = "demo/"
@@ -51,14 +53,20 @@ def check_demo_store(url: str) -> DemoStore:
     """Refuse (`NotADemoStore`) a store holding anything but a demo's data; otherwise say
     how many demo relationships it already holds. Creates nothing."""
     store = parse_store_url(url)
-    if store.sqlite_path is not None and not store.sqlite_path.exists():
-        return DemoStore(0)
+    if store.sqlite_path is not None:
+        tables = _sqlite_tables(store, store.sqlite_path)
+        if not tables:
+            return DemoStore(0)
+        if MARKER_TABLE not in tables:
+            raise _foreign(store, tables)
     ledger = open_ledger(url)
     try:
         try:
             require_migrated(ledger, store)
         except NotMigrated:
-            _require_no_tables(ledger, store)
+            tables = _postgres_tables(ledger)
+            if tables:
+                raise _foreign(store, tables) from None
             return DemoStore(0)
         return DemoStore(_demo_relationships(ledger, store))
     finally:
@@ -72,19 +80,37 @@ def _refuse(store: StoreURL, why: str) -> NotADemoStore:
     )
 
 
-def _require_no_tables(ledger: RelationshipLedger, store: StoreURL) -> None:
+def _foreign(store: StoreURL, tables: list[str]) -> NotADemoStore:
+    return _refuse(store, f"is not a relledger store and holds tables ({tables[0]}, ...)")
+
+
+def _sqlite_tables(store: StoreURL, path: Path) -> list[str]:
+    """The tables of an SQLite file, read only (the library would write to it on
+    opening: WAL mode); none for a file that does not exist or is empty."""
+    if not path.exists() or path.stat().st_size == 0:
+        return []
+    try:
+        connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+        try:
+            rows = connection.execute(
+                "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') ORDER BY name"
+            ).fetchall()
+        finally:
+            connection.close()
+    except sqlite3.Error as error:
+        raise _refuse(store, f"cannot be read as an SQLite database ({error})") from None
+    return [row[0] for row in rows]
+
+
+def _postgres_tables(ledger: RelationshipLedger) -> list[str]:
     datastore: Any = ledger.recorder.datastore  # type: ignore[attr-defined]
     with datastore.transaction(commit=False) as cursor:
-        if store.sqlite_path is not None:
-            cursor.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")
-        else:
-            cursor.execute(
-                "SELECT table_name AS name FROM information_schema.tables WHERE table_schema = %s",
-                (datastore.schema or "public",),
-            )
-        found = [row["name"] for row in cursor.fetchall()]
-    if found:
-        raise _refuse(store, f"is not a relledger store and holds tables ({found[0]}, ...)")
+        cursor.execute(
+            "SELECT table_name AS name FROM information_schema.tables "
+            "WHERE table_schema = %s ORDER BY table_name",
+            (datastore.schema or "public",),
+        )
+        return [row["name"] for row in cursor.fetchall()]
 
 
 def _demo_relationships(ledger: RelationshipLedger, store: StoreURL) -> int:
