@@ -207,6 +207,7 @@ def at_risk(
         ("relationship", "net change", "trust now", "phase", "main causes"),
         title=f"largest trust falls {period}",
         numeric=frozenset({"net change", "trust now"}),
+        ids=frozenset({"relationship"}),
     )
     for item in found:
         causes = ", ".join(

@@ -15,10 +15,7 @@ from datetime import timedelta
 from typing import Annotated
 
 import typer
-import uvicorn
 
-from api.app import create_app
-from api.shared import DEFAULT_MAX_BODY_BYTES, Settings
 from domain.contract import DEFAULT_LIMITS, IntakeLimits
 from relledger import render
 from relledger.app import EXIT_UNKNOWN, FutureSkewOption, LineBytesOption, app, run
@@ -43,16 +40,29 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on.")] = 8000,
     max_body_bytes: Annotated[
-        int, typer.Option(min=1, help="Largest request body accepted, in bytes.")
-    ] = DEFAULT_MAX_BODY_BYTES,
+        int | None,
+        typer.Option(
+            min=1,
+            help="Largest request body accepted, in bytes [default: the API's, 16 MiB].",
+            show_default=False,
+        ),
+    ] = None,
     max_future_skew: FutureSkewOption = 1.0,
     max_line_bytes: LineBytesOption = DEFAULT_LIMITS.max_message_bytes,
 ) -> None:
     """Serve the ledger over HTTP: the JSON API (OpenAPI at /openapi.json) and web pages at /."""
+    # The web stack is imported here, not at start-up: every other command would pay
+    # for it (about half a second) before it could even say that a store is down.
+    import uvicorn
+
+    from api.app import create_app
+    from api.shared import DEFAULT_MAX_BODY_BYTES, Settings
+
+    body_limit = DEFAULT_MAX_BODY_BYTES if max_body_bytes is None else max_body_bytes
     limits = IntakeLimits(
         max_message_bytes=max_line_bytes, max_future_skew=timedelta(days=max_future_skew)
     )
-    api = run(lambda: create_app(ctx.obj.url, Settings(max_body_bytes, limits)))
+    api = run(lambda: create_app(ctx.obj.url, Settings(body_limit, limits)))
     if not is_loopback(host) and not run(api.state.shared.service.keys.any_active):
         render.err.print(
             f"error: refusing to serve on {host} with no active API key; create one first: "

@@ -53,6 +53,9 @@ class Grid:
     """Columns aligned right on a terminal."""
     header: bool = True
     """Whether a terminal shows the column names (the plain forms always carry them)."""
+    ids: frozenset[str] = frozenset()
+    """Columns of ids: on a terminal they get up to a third of its width before the
+    other columns, so an id folds only when it must."""
     rows: list[list[Text]] = field(default_factory=list)
 
     def add_row(self, *cells: Cell) -> None:
@@ -60,19 +63,43 @@ class Grid:
             raise ValueError(f"{len(cells)} cells for {len(self.columns)} columns")
         self.rows.append([cell if isinstance(cell, Text) else Text(cell) for cell in cells])
 
-    def table(self) -> Table:
-        """The terminal form: cells wrap or fold, never end in an ellipsis."""
+    def table(self, width: int = 80) -> Table:
+        """The terminal form, `width` columns wide at most: cells wrap or fold, never end
+        in an ellipsis."""
         table = Table(title=self.title, title_justify="left", show_header=self.header)
-        for name in self.columns:
+        widths = self._widths(width - 3 * len(self.columns) - 1)  # borders and padding
+        for name, fixed in zip(self.columns, widths, strict=True):
             table.add_column(
                 name,
                 justify="right" if name in self.numeric else "left",
                 overflow="fold",
                 no_wrap=False,
+                width=fixed,
             )
         for row in self.rows:
             table.add_row(*row)
         return table
+
+    def _widths(self, room: int) -> list[int | None]:
+        """Each column's width when the content is wider than `room` (else rich's own):
+        id columns keep their width up to a third of the room, then the widest of the
+        other columns gives way first, so short columns stay whole."""
+        natural = [
+            max([len(name) if self.header else 1, *(row[i].cell_len for row in self.rows)])
+            for i, name in enumerate(self.columns)
+        ]
+        if sum(natural) <= room:
+            return [None] * len(natural)
+        widths = list(natural)
+        for i, name in enumerate(self.columns):
+            if name in self.ids:
+                widths[i] = max(1, min(natural[i], room // 3))
+        others = [i for i, name in enumerate(self.columns) if name not in self.ids]
+        spare = room - sum(widths[i] for i in range(len(widths)) if i not in others)
+        while others and sum(widths[i] for i in others) > max(spare, len(others)):
+            widest = max(others, key=lambda i: widths[i])
+            widths[widest] -= 1
+        return list(widths)
 
     def plain_rows(self) -> list[list[str]]:
         """The header, then every row, as plain text."""
@@ -86,7 +113,7 @@ class Grid:
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         if console.is_terminal:
-            yield self.table()
+            yield self.table(options.max_width)
             return
         for line in self.tsv().splitlines():
             yield Segment(line)
@@ -195,7 +222,12 @@ def standing_table(view: dict[str, Any], title: str | None = None) -> Grid:
 
 def history_table(title: str, columns: list[str], rows: Iterable[dict[str, Any]]) -> Grid:
     """Trust or phase changes, in order."""
-    grid = Grid(columns, title=title, numeric=frozenset({"before", "after", "delta"}))
+    grid = Grid(
+        columns,
+        title=title,
+        numeric=frozenset({"before", "after", "delta"}),
+        ids=frozenset({"event_id"}),
+    )
     for row in rows:
         cells: list[Cell] = []
         for column in columns:
@@ -226,7 +258,10 @@ RELATIONSHIP_COLUMNS = (
 
 def relationships_table(views: list[dict[str, Any]], title: str = "relationships") -> Grid:
     grid = Grid(
-        RELATIONSHIP_COLUMNS, title=title, numeric=frozenset({"trust", "fairness", "events"})
+        RELATIONSHIP_COLUMNS,
+        title=title,
+        numeric=frozenset({"trust", "fairness", "events"}),
+        ids=frozenset({"relationship"}),
     )
     for view in views:
         fairness = view["fairness"]

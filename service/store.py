@@ -124,6 +124,8 @@ def open_ledger(url: str, *, create: bool = False) -> RelationshipLedger:
     store = parse_store_url(url)
     if store.sqlite_path is not None:
         _check_sqlite_file(store, create)
+    else:
+        _probe_postgres(store)
     settings = {**store.settings, "CREATE_TABLE": "y" if create else "n"}
     try:
         return retry_creation_race(lambda: RelationshipLedger(env=settings))
@@ -220,6 +222,78 @@ def _check_sqlite_file(store: StoreURL, create: bool) -> None:
         header = handle.read(16)
     if header and header != b"SQLite format 3\x00":
         raise StoreUnavailable(f"{store.display}: {path} is not an SQLite database")
+    if not create and not _holds_marker(path):
+        raise StoreUnavailable(not_a_store(store))
+
+
+MARKER_TABLE = "relledger_schema"
+"""The table `relledger migrate` marks a store with (`service.schema` keeps it)."""
+
+
+def not_a_store(store: StoreURL) -> str:
+    return (
+        f"{store.display} is not a relledger store (or was never migrated): "
+        "run relledger migrate first"
+    )
+
+
+def _holds_marker(path: Path) -> bool:
+    """Whether the SQLite file at `path` has `migrate`'s marker table, read before the
+    library opens it: the library would switch a foreign database to WAL mode (and an
+    empty file into a database), writing to a file that is not ours."""
+    try:
+        connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+    except sqlite3.Error as error:
+        raise StoreUnavailable(f"cannot open the store {path}: {error}") from None
+    try:
+        found = connection.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (MARKER_TABLE,)
+        ).fetchone()
+    except sqlite3.Error as error:
+        raise StoreUnavailable(f"cannot read the store {path}: {error}") from None
+    finally:
+        connection.close()
+    return found is not None
+
+
+PG_CONNECT_TIMEOUT_S = 2
+"""PostgreSQL: how long opening a store waits for the server before saying why not
+(libpq's shortest)."""
+
+
+def _probe_postgres(store: StoreURL) -> None:
+    """Connect once, directly, before the library's pool does: a server that is down,
+    a wrong port, a database or role that does not exist is then said at once, with
+    the host, port, database and the server's own reason (the pool says only that it
+    got no connection, after retrying)."""
+    settings = store.settings
+    where = (
+        f"host {settings['POSTGRES_HOST']}, port {settings['POSTGRES_PORT']}, "
+        f"database {settings['POSTGRES_DBNAME']}"
+    )
+    try:
+        psycopg.connect(
+            host=settings["POSTGRES_HOST"],
+            port=settings["POSTGRES_PORT"],
+            dbname=settings["POSTGRES_DBNAME"],
+            user=settings["POSTGRES_USER"],
+            password=settings["POSTGRES_PASSWORD"] or None,
+            connect_timeout=PG_CONNECT_TIMEOUT_S,
+        ).close()
+    except psycopg.OperationalError as error:
+        raise StoreUnreachable(
+            f"cannot reach the store at {where} ({store.display}): {server_reason(error)}"
+        ) from None
+
+
+def server_reason(error: BaseException) -> str:
+    """libpq's message without its preamble, on one line: `connection failed: connection
+    to server at "h", port p failed: FATAL:  database "x" does not exist` -> `database
+    "x" does not exist`."""
+    text = str(error)
+    reason = text.rsplit(" failed: ", 1)[-1] if " failed: " in text else text
+    reason = " ".join(reason.removeprefix("FATAL:").split())
+    return reason or " ".join(text.split())
 
 
 def _create_private(path: Path) -> None:
