@@ -47,10 +47,12 @@ def export_command(
     Ingested into an empty store (SQLite or PostgreSQL), the file reproduces every hash
     chain and figure; see docs/export.md. --read-models writes relationship_summary.csv,
     trust_changes.csv and phase_changes.csv instead."""
+    if read_models is not None and out is not None:
+        raise typer.BadParameter("give --out or --read-models, not both")
+    if json and out is None and read_models is None:
+        raise typer.BadParameter("--json needs --out: without it, stdout carries the export")
     service: LedgerService = run(ctx.obj.service)
     if read_models is not None:
-        if out is not None:
-            raise typer.BadParameter("give --out or --read-models, not both")
         written = run(lambda: export_read_models(service.view, read_models, replace=force))
         if json:
             render.print_json({"folder": str(read_models), "rows": written})
@@ -58,8 +60,6 @@ def export_command(
         for name, rows in written.items():
             render.out.print(f"{read_models / name}: {rows} rows", markup=False, highlight=False)
         return
-    if json and out is None:
-        raise typer.BadParameter("--json needs --out: without it, stdout carries the export")
     report = run(lambda: _export(service, out, force))
     if json:
         render.print_json(report.view())
