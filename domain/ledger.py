@@ -158,7 +158,7 @@ class RelationshipLedger(Application[UUID]):
         tracking: Tracking | None,
         before_commit: Callable[[Sequence[Outcome]], None] | None,
     ) -> list[Outcome]:
-        attempt = BatchAttempt(items, self.key_index, self._find)
+        attempt = BatchAttempt(items, self.key_index, self._finder(items))
         try:
             outcomes = [attempt.decide(item) for item in items]
             if before_commit is not None:
@@ -213,6 +213,25 @@ class RelationshipLedger(Application[UUID]):
         if not isinstance(recorder, KeyIndex):
             raise TypeError(f"{type(recorder).__name__} keeps no key index")
         return recorder
+
+    def _finder(self, items: Sequence[Interaction]) -> Callable[[str, UUID], Relationship | None]:
+        """How a batch finds its relationships: the cached ones from the cache, and of the
+        others only those the store has opened (asked once for the whole batch), so a new
+        relationship costs no query of its own."""
+        cache = self.repository.cache
+        uncached = {relationship_uuid(item.relationship_id) for item in items}
+        if cache is not None:
+            uncached = {
+                aggregate_id for aggregate_id in uncached if not _cached(cache, aggregate_id)
+            }
+        unopened = uncached - self.key_index.opened(uncached) if uncached else set()
+
+        def find(relationship_id: str, aggregate_id: UUID) -> Relationship | None:
+            if aggregate_id in unopened:
+                return None
+            return self._find(relationship_id, aggregate_id)
+
+        return find
 
     def _find(self, relationship_id: str, aggregate_id: UUID) -> Relationship | None:
         try:
@@ -341,3 +360,11 @@ class RelationshipLedger(Application[UUID]):
     def head(self) -> int:
         """The position of the last recorded interaction (0 for an empty ledger)."""
         return self.recorder.max_notification_id() or 0
+
+
+def _cached(cache: Any, aggregate_id: UUID) -> bool:
+    try:
+        cache.get(aggregate_id)
+    except KeyError:
+        return False
+    return True

@@ -17,9 +17,10 @@ the log for a store recorded before it existed (`backfill_keys`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from itertools import islice
-from typing import Any
+from typing import Any, TypeVar
+from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent, Tracking
 from eventsourcing.postgres import PostgresDatastore, PostgresProcessRecorder
@@ -29,6 +30,8 @@ from psycopg.sql import SQL, Identifier
 from domain.key_index import Key, RecordedKey, key_hash
 from domain.stored import LogRow
 from projections.tables import SQLITE, Dialect, postgres
+
+T = TypeVar("T")
 
 KEYS_TABLE = "relledger_keys"
 _COLUMNS = "key_hash, relationship_id, version, digest, retraction, retracted_by"
@@ -75,9 +78,10 @@ def _found(rows: Iterable[Any], offered: Mapping[bytes, Key]) -> dict[Key, Recor
     return found
 
 
-def _chunks(offered: Mapping[bytes, Key]) -> Iterator[list[bytes]]:
-    hashes = iter(offered)
-    while chunk := list(islice(hashes, _CHUNK)):
+def _chunks(offered: Iterable[T]) -> Iterator[list[T]]:
+    """SQLite takes at most so many parameters per statement: ask in chunks."""
+    values = iter(offered)
+    while chunk := list(islice(values, _CHUNK)):
         yield chunk
 
 
@@ -164,6 +168,20 @@ class SQLiteLedgerRecorder(_KeyIndexWrites, SQLiteProcessRecorder):
                 found.update(_found(c.fetchall(), offered))
         return found
 
+    def opened(self, aggregate_ids: Collection[UUID]) -> set[UUID]:
+        wanted = {aggregate_id.hex: aggregate_id for aggregate_id in aggregate_ids}
+        found: set[UUID] = set()
+        with self.datastore.transaction(commit=False) as c:
+            for chunk in _chunks(wanted):
+                marks = ", ".join(["?"] * len(chunk))
+                c.execute(
+                    f"SELECT originator_id FROM {self.events_table_name} "
+                    f"WHERE originator_version = 1 AND originator_id IN ({marks})",
+                    chunk,
+                )
+                found.update(wanted[row[0]] for row in c.fetchall())
+        return found
+
     def log_rows(self, after: int, limit: int, until: int | None) -> list[LogRow]:
         upto = "" if until is None else " AND rowid <= ?"
         params = [after] if until is None else [after, until]
@@ -206,6 +224,17 @@ class PostgresLedgerRecorder(_KeyIndexWrites, PostgresProcessRecorder):
                 (list(offered),),
             )
             return _found(curs.fetchall(), offered)
+
+    def opened(self, aggregate_ids: Collection[UUID]) -> set[UUID]:
+        if not aggregate_ids:
+            return set()
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(
+                f"SELECT originator_id FROM {self.events_table} "
+                "WHERE originator_version = 1 AND originator_id = ANY(%s)",
+                (list(aggregate_ids),),
+            )
+            return {row["originator_id"] for row in curs.fetchall()}
 
     def log_rows(self, after: int, limit: int, until: int | None) -> list[LogRow]:
         upto = "" if until is None else " AND notification_id <= %s"
