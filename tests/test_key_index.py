@@ -17,10 +17,10 @@ from typing import Any
 import orjson
 import pytest
 from conformance import ingest_file
-from tamper import StoredRows
 from eventsourcing.persistence import IntegrityError
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tamper import StoredRows
 
 from domain.chain import GENESIS, canonical_json, link_bytes
 from domain.contract import Interaction, parse_interaction

@@ -20,6 +20,9 @@ dormancy decay creeps in.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
@@ -218,9 +221,25 @@ def test_the_period_may_be_given_in_another_zone(cli: Invoke) -> None:
     assert after == []
 
 
-def test_the_human_table_names_the_period_and_the_causes(cli: Invoke) -> None:
-    result = cli("at-risk", "--since", "2025-06-01T00:00:00Z")
-    assert result.exit_code == 0, result.output
+def test_the_human_table_names_the_period_and_the_causes(cli: Invoke, store_url: str) -> None:
+    """On a terminal (rich's TTY_COMPATIBLE=1, a real process): the title names the period."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "relledger",
+            "--db",
+            store_url,
+            "at-risk",
+            "--since",
+            "2025-06-01T00:00:00Z",
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TTY_COMPATIBLE": "1", "COLUMNS": "200", "NO_COLOR": "1"},
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
     assert "since 2025-06-01T00:00:00Z" in result.stdout
     assert "acme/quarry" in result.stdout and "q6 breach -21.600" in result.stdout
     assert "acme/orchard" not in result.stdout
@@ -232,7 +251,7 @@ def test_the_human_table_names_the_period_and_the_causes(cli: Invoke) -> None:
 def listed(cli: Invoke, *options: str) -> list[dict[str, Any]]:
     result = cli("list", *options, "--json")
     assert result.exit_code == 0, result.output
-    found: list[dict[str, Any]] = json.loads(result.stdout)
+    found: list[dict[str, Any]] = json.loads(result.stdout)["items"]
     return found
 
 

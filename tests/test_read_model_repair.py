@@ -14,8 +14,8 @@ from conformance import EXPECTED, FAR_SKEW, ingest_file
 from read_models import assert_answers_as_folded
 from typer.testing import CliRunner, Result
 
-from projections.replay import replay_all
 from projections.read_models import SUMMARY
+from projections.replay import replay_all
 from projections.view import RelationshipView, open_view
 from relledger.cli import app
 from service.store import open_ledger
