@@ -83,12 +83,7 @@ def relationships(
         limit=limit,
         offset=offset,
     )
-    after = offset + len(found.items)
-    return {
-        "items": found.items,
-        "total": found.total,
-        "next": _cursor(after) if found.items and after < found.total else None,
-    }
+    return found.view(_cursor)
 
 
 def _cursor(offset: int) -> str:

@@ -7,6 +7,7 @@ views, so they always see the live generation, never a rebuild in progress.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -147,6 +148,19 @@ class Listing:
     total: int
     offset: int
     items: list[dict[str, Any]]
+
+    def view(self, next_page: Callable[[int], Any] = int) -> dict[str, Any]:
+        """The one JSON shape of a page, for `list --json` and `GET /v1/relationships`:
+        its items, how many match in all, where it starts, and how to ask for the next
+        page (null on the last): `next_page` of the next page's offset, which the CLI
+        gives as it is (`--offset`) and the HTTP API as an opaque cursor."""
+        after = self.offset + len(self.items)
+        return {
+            "items": self.items,
+            "total": self.total,
+            "offset": self.offset,
+            "next": next_page(after) if self.items and after < self.total else None,
+        }
 
 
 def list_relationships(

@@ -122,19 +122,6 @@ def phase_history(
     _print_history(f"phase history of {relationship_id}", columns, rows, json, csv)
 
 
-def listing_view(found: queries.Listing) -> dict[str, Any]:
-    """`list --json`: the page's items, how many match in all, where the page starts,
-    and the `--offset` of the next page (null on the last). `items` and `total` are
-    what `GET /v1/relationships` answers too."""
-    after = found.offset + len(found.items)
-    return {
-        "items": found.items,
-        "total": found.total,
-        "offset": found.offset,
-        "next": after if found.items and after < found.total else None,
-    }
-
-
 @app.command("list", rich_help_panel=PANEL_QUERY)
 def list_command(
     ctx: typer.Context,
@@ -169,7 +156,7 @@ def list_command(
         ),
     )
     if json:
-        render.print_json(listing_view(found))
+        render.print_json(found.view())
         return
     shown = f"{offset + 1}-{offset + len(found.items)}" if found.items else "none"
     title = f"{found.total} relationships (showing {shown})"

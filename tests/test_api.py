@@ -244,6 +244,8 @@ def test_listing_pages_through_every_relationship_once(api: Api, loaded: dict[st
     while True:
         params = {"limit": 7, **({"cursor": cursor} if cursor else {})}
         page = api.get("/v1/relationships", params=params).json()
+        assert list(page) == ["items", "total", "offset", "next"]  # list --json's shape
+        assert page["offset"] == len(seen)
         seen += [item["relationship_id"] for item in page["items"]]
         cursor = page["next"]
         if cursor is None:
@@ -317,5 +319,6 @@ def test_listing_by_party(api: Api, loaded: dict[str, Any]) -> None:
     assert api.get("/v1/relationships?party=nobody").json() == {
         "items": [],
         "total": 0,
+        "offset": 0,
         "next": None,
     }
