@@ -46,6 +46,7 @@ from relledger.app import (
     EXIT_UNKNOWN,
     PANEL_AUDIT,
     PANEL_RECORD,
+    CsvFlag,
     FutureSkewOption,
     JsonFlag,
     LineBytesOption,
@@ -53,6 +54,7 @@ from relledger.app import (
     T,
     app,
     intake_limits,
+    output_choice,
     run,
     run_command,
     timestamp,
@@ -261,8 +263,10 @@ def replay(
         ),
     ] = True,
     json: JsonFlag = False,
+    csv: CsvFlag = False,
 ) -> None:
     """Audit replay: recompute a relationship from its stored events alone, once they verify."""
+    output_choice(json, csv)
     moment = timestamp(as_of)
     view: dict[str, Any] = run(
         lambda: ctx.obj.service().replay(
@@ -271,7 +275,6 @@ def replay(
             version=version,
             policy_file=policy,
             verify=verify,
-            strict=True,
         )
     )
     if json:
@@ -287,9 +290,11 @@ def replay(
         f"first {version}" if version else "",
     ]
     title = " ".join([relationship_id, *filter(None, limits)])
-    render.out.print(render.standing_table(view, title))
+    render.print_table(render.standing_table(view, title), as_csv=csv)
     source = "live" if policy is None else f"from {policy}"
-    render.out.print(f"policy: {view['policy']} ({source})", markup=False, highlight=False)
+    (render.err if csv else render.out).print(
+        f"policy: {view['policy']} ({source})", markup=False, highlight=False
+    )
 
 
 @app.command(rich_help_panel=PANEL_RECORD)

@@ -252,7 +252,6 @@ class LedgerService:
         policy_file: Path | None = None,
         policy_name: str | None = None,
         verify: bool = True,
-        strict: bool = False,
     ) -> dict[str, Any]:
         """The relationship recomputed from its stored events (the `show --json` shape and
         `verified`), under a policy file, a policy the store knows by name, or else the
@@ -260,10 +259,10 @@ class LedgerService:
 
         The events replayed (its first `version`, or all) are verified first: a break
         raises `ChainBroken` naming it. `verify=False` folds them anyway, and the answer
-        says `"verified": false`. `strict` refuses a question with no true answer rather
-        than answering an empty standing: `as_of` before its first interaction
-        (`NotYet`), `version` beyond its last record (`BeyondLastRecord`)."""
-        if strict and (as_of is not None or version is not None):
+        says `"verified": false`. A question with no true answer is refused rather than
+        answered with an empty standing: `as_of` before its first interaction (`NotYet`),
+        `version` beyond its last record (`BeyondLastRecord`)."""
+        if as_of is not None or version is not None:
             check_replay_bounds(self.ledger.history(relationship_id), as_of, version)
         found = self._replayed(
             relationship_id, as_of, version, policy_file, policy_name, verify=verify

@@ -268,7 +268,9 @@ def test_audit_routes_answer_as_the_cli_does(api: Api, loaded: dict[str, Any]) -
     early = api.get(f"{STEADY}/replay", Role.AUDITOR, params={"version": 3}).json()
     assert early["events"] == 3
     as_of = api.get(f"{STEADY}/replay?as_of=2000-01-01T00:00:00Z", Role.AUDITOR)
-    assert as_of.status_code == 200 and as_of.json()["events"] == 0
+    assert as_of.status_code == 404 and "did not exist yet" in as_of.json()["detail"]
+    beyond = api.get(f"{STEADY}/replay", Role.AUDITOR, params={"version": 10_000})
+    assert beyond.status_code == 422 and "beyond its last record" in beyond.json()["detail"]
     naive = api.get(f"{STEADY}/replay?as_of=2025-01-01T00:00:00", Role.AUDITOR)
     assert naive.status_code == 422
     report = api.get("/v1/verify", Role.AUDITOR).json()

@@ -57,3 +57,14 @@ def test_replay_says_which_policy_it_used(loaded: str, tmp_path: Path) -> None:
     other.write_text(LIVE.read_text().replace('version = "v1"', 'version = "gentle"'))
     named = relledger(loaded, "replay", "acme/steady", "--policy", str(other))
     assert named.returncode == 0 and f"policy: gentle (from {other})" in named.stdout
+
+
+def test_replay_prints_csv_like_show(loaded: str) -> None:
+    """`--csv` gives the standing's rows as `show --csv` does, the policy note on stderr."""
+    replayed = relledger(loaded, "replay", "acme/steady", "--csv")
+    shown = relledger(loaded, "show", "acme/steady", "--csv")
+    assert replayed.returncode == 0 and shown.returncode == 0, replayed.stderr
+    assert replayed.stdout == shown.stdout and replayed.stdout.count("\n") > 5
+    assert "policy: v1 (live)" in replayed.stderr
+    both = relledger(loaded, "replay", "acme/steady", "--csv", "--json")
+    assert both.returncode == 2 and "choose one" in both.stderr
