@@ -29,7 +29,14 @@ from service.checkpoints import Checkpoints
 from service.keys import KeyRing
 from service.policies import KnownPolicies, load_policy
 from service.recorders import PostgresLedgerRecorder, SQLiteLedgerRecorder
-from service.store import StoreURL, open_ledger, parse_store_url, retry_creation_race
+from service.store import (
+    MARKER_TABLE,
+    StoreURL,
+    not_a_store,
+    open_ledger,
+    parse_store_url,
+    retry_creation_race,
+)
 
 SCHEMA_VERSION = 5
 """Bumped whenever `migrate` learns a new step; stores at an older version are refused
@@ -44,7 +51,6 @@ KEYS_INDEXED = 4
 """The schema version from which every recorded key is in the key index."""
 FIGURES_WIDENED = 5
 """The schema version from which the summary keeps currency and first event time."""
-MARKER_TABLE = "relledger_schema"
 
 
 class NotMigrated(Unavailable):
@@ -147,10 +153,7 @@ def require_migrated(ledger: RelationshipLedger, store: StoreURL) -> None:
     if found == SCHEMA_VERSION:
         return
     if found is None:
-        raise NotMigrated(
-            f"{store.display} is not a relledger store (or was never migrated): "
-            "run relledger migrate first"
-        )
+        raise NotMigrated(not_a_store(store))
     raise NotMigrated(
         f"{store.display} is at schema version {found}, this relledger needs "
         f"{SCHEMA_VERSION}: run relledger migrate"

@@ -227,7 +227,7 @@ def _check_sqlite_file(store: StoreURL, create: bool) -> None:
 
 
 MARKER_TABLE = "relledger_schema"
-"""The table `relledger migrate` marks a store with (`service.schema` keeps it)."""
+"""The table `relledger migrate` marks a store with (`service.schema` writes it)."""
 
 
 def not_a_store(store: StoreURL) -> str:
