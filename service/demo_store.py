@@ -27,8 +27,8 @@ from domain.ledger import RelationshipLedger
 from domain.stored import UnreadableRecord
 from service.checkpoints import Checkpoints
 from service.keys import KeyRing
-from service.schema import MARKER_TABLE, NotMigrated, require_migrated
-from service.store import StoreURL, open_ledger, parse_store_url
+from service.schema import NotMigrated, require_migrated
+from service.store import MARKER_TABLE, StoreURL, open_ledger, parse_store_url
 
 DEMO_PREFIX = "demo/"
 DEMO_FILE = "relledger-demo.db"
