@@ -12,10 +12,9 @@ from typing import Annotated, Any
 
 import typer
 from rich.progress import MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
-from rich.table import Table
 
 from relledger import render
-from relledger.app import PANEL_AUDIT, JsonFlag, app, run
+from relledger.app import PANEL_AUDIT, CsvFlag, JsonFlag, app, output_choice, run
 from service.ledger_service import LedgerService
 from service.policy_diff import PolicyDiff, diff_policies, flat_rules, policy_view
 
@@ -27,19 +26,23 @@ app.add_typer(policy_app, name="policy", rich_help_panel=PANEL_AUDIT)
 
 
 @policy_app.command("show")
-def show_policy(ctx: typer.Context, json: JsonFlag = False) -> None:
+def show_policy(ctx: typer.Context, json: JsonFlag = False, csv: CsvFlag = False) -> None:
     """The live policy (the one the read models are scored under): version and rules."""
+    output_choice(json, csv)
     service: LedgerService = run(ctx.obj.service)
     policy = run(lambda: service.policy(None))
     if json:
         render.print_json(policy_view(policy, live=True))
         return
-    table = Table(title=f"policy {policy.version} (live)", title_justify="left")
-    table.add_column("rule", no_wrap=True)
-    table.add_column("value", justify="right")
+    table = render.Grid(
+        ("rule", "value"),
+        title=f"policy {policy.version} (live)",
+        numeric=frozenset({"value"}),
+        ids=frozenset({"rule"}),
+    )
     for name, value in flat_rules(policy).items():
         table.add_row(name, str(value))
-    render.out.print(table)
+    render.print_table(table, as_csv=csv, titled=True)  # the title names the version
 
 
 @policy_app.command("diff")
@@ -83,25 +86,26 @@ def _print_diff(found: PolicyDiff) -> None:
     if not found.rules:
         render.out.print(f"{title}: the same rules", markup=False, highlight=False)
     else:
-        rules = Table(title=title, title_justify="left")
-        for column in ("rule", found.live.version, found.other.version, "change"):
-            rules.add_column(column, no_wrap=column == "rule")
+        rules = render.Grid(
+            ("rule", found.live.version, found.other.version, "change"),
+            title=title,
+            ids=frozenset({"rule"}),
+        )
         for rule in found.rules:
             rules.add_row(rule["rule"], _cell(rule["live"]), _cell(rule["file"]), rule["change"])
-        render.out.print(rules)
-    changed = Table(
+        render.print_table(rules, titled=True)
+    changed = render.Grid(
+        ("relationship", "figure", found.live.version, found.other.version),
         title=f"figures that would change: {found.changed} of {found.compared} relationships"
         + (f" (listed: the {len(found.listed)} largest trust changes)" if found.listed else ""),
-        title_justify="left",
+        ids=frozenset({"relationship"}),
     )
-    for column in ("relationship", "figure", found.live.version, found.other.version):
-        changed.add_column(column)
     for item in found.listed:
         for n, (figure, (before, after)) in enumerate(item["changes"].items()):
             changed.add_row(
                 item["relationship_id"] if n == 0 else "", figure, _cell(before), _cell(after)
             )
-    render.out.print(changed)
+    render.print_table(changed, titled=True)
     if found.unfoldable:
         render.err.print(
             f"{found.unfoldable} relationship(s) could not be replayed (their stored events "

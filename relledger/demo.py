@@ -18,7 +18,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
-from rich.table import Table
 
 from projections import queries
 from relledger import render
@@ -121,10 +120,13 @@ def _tell(service: LedgerService, summary: dict[str, Any], hints: list[str], *, 
             f"(late {recorded['late']}), duplicates {recorded['duplicates']}, "
             f"conflicts {recorded['conflicts']}, rejected {recorded['rejected']}"
         )
-    render.out.print(render.counts_table("phase", most_first, "phases"))
-    render.out.print(render.relationships_table(balanced, "most fair"))
-    render.out.print(render.relationships_table(least, "least fair"))
-    render.out.print(_drops_table(drops))
+    for grid in (
+        render.counts_table("phase", most_first, "phases"),
+        render.relationships_table(balanced, "most fair"),
+        render.relationships_table(least, "least fair"),
+        _drops_table(drops),
+    ):
+        render.print_table(grid, titled=True)
     render.out.print("\nNext:")
     for hint in hints:
         render.out.print(f"  {hint}", markup=False, highlight=False)
@@ -142,10 +144,13 @@ def _drop(item: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _drops_table(drops: list[dict[str, Any]]) -> Table:
-    table = Table(title="largest trust drops", title_justify="left")
-    for column in ("relationship", "when", "event", "rule", "before", "after"):
-        table.add_column(column)
+def _drops_table(drops: list[dict[str, Any]]) -> render.Grid:
+    table = render.Grid(
+        ("relationship", "when", "event", "rule", "before", "after"),
+        title="largest trust drops",
+        numeric=frozenset({"before", "after"}),
+        ids=frozenset({"relationship", "event"}),
+    )
     for item in drops:
         change = _drop(item)
         table.add_row(
@@ -154,6 +159,6 @@ def _drops_table(drops: list[dict[str, Any]]) -> Table:
             change["event_id"],
             change["rule"],
             f"{change['before']:.2f}",
-            f"[red]{change['after']:.2f}[/]",
+            render.styled(f"{change['after']:.2f}", "red"),
         )
     return table

@@ -124,12 +124,16 @@ def _one_field(text: str) -> str:
     return text.replace("\t", " ").replace("\r", " ").replace("\n", " ")
 
 
-def print_table(grid: Grid, *, as_csv: bool = False) -> None:
-    """Print `grid` on stdout: as CSV, as a table on a terminal, else tab-separated."""
+def print_table(grid: Grid, *, as_csv: bool = False, titled: bool = False) -> None:
+    """Print `grid` on stdout: as CSV, as a table on a terminal, else tab-separated.
+    `titled`: one of several tables printed together, so its title (which a terminal
+    shows above it) goes above the tab-separated lines too, telling them apart."""
     if as_csv:
         write_csv(grid)
-    else:
-        out.print(grid)
+        return
+    if titled and grid.title and not out.is_terminal:
+        out.print(f"# {grid.title}", markup=False, highlight=False)
+    out.print(grid)
 
 
 def write_csv(grid: Grid) -> None:
