@@ -325,11 +325,14 @@ def _store_named(ctx: typer.Context) -> bool:
 
 
 @app.command("migrate", rich_help_panel=PANEL_RECORD)
-def migrate_command(ctx: typer.Context) -> None:
+def migrate_command(ctx: typer.Context, json: JsonFlag = False) -> None:
     """Create the store's tables, or bring an older store up to date. Safe to run again.
 
     Every other command refuses a store this has not prepared, and creates nothing."""
     done = run(lambda: migrate(ctx.obj.url))
+    if json:
+        render.print_json(done.view())
+        return
     render.out.print(done.summary())
 
 

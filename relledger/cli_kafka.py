@@ -28,6 +28,7 @@ from relledger.app import (
     EXIT_UNKNOWN,
     PANEL_RECORD,
     FutureSkewOption,
+    JsonFlag,
     LineBytesOption,
     app,
     intake_limits,
@@ -146,6 +147,7 @@ def publish(
     paths: Annotated[list[Path], typer.Argument(help="JSONL files of interaction/v1.")],
     bootstrap_servers: Servers,
     topic: Topic,
+    json: JsonFlag = False,
 ) -> None:
     """Send JSONL lines to Kafka, each keyed by its relationship_id (what producers do)."""
     from consumers.publish import publish_lines
@@ -161,6 +163,17 @@ def publish(
             render.err.print(f"{path}: {line}", markup=False)
         unsent += len(report.unsent)
         spread = ", ".join(f"{p}: {n}" for p, n in sorted(report.partitions.items()))
-        render.out.print(f"{path}: sent {report.sent} to {topic} (partitions {spread or '-'})")
+        if json:
+            render.print_json_line(
+                {
+                    "path": str(path),
+                    "topic": topic,
+                    "sent": report.sent,
+                    "unsent": len(report.unsent),
+                    "partitions": {str(p): n for p, n in sorted(report.partitions.items())},
+                }
+            )
+        else:
+            render.out.print(f"{path}: sent {report.sent} to {topic} (partitions {spread or '-'})")
     if unsent:
         raise typer.Exit(EXIT_REJECTED)

@@ -50,6 +50,7 @@ def create_command(
         str,
         typer.Option(help="Who or what holds the key (unique; letters, digits, . _ @ -)."),
     ],
+    json: JsonFlag = False,
 ) -> None:
     """Create a key and print it once, as the last line of stdout."""
 
@@ -61,6 +62,9 @@ def create_command(
         return key, made
 
     key, made = run(make)
+    if json:
+        render.print_json({**made.view(), "key": key})
+        return
     render.err.print(
         f"created {made.role.value} key {escape(repr(made.name))} (id {made.key_id}); "
         "store it now: it will not be shown again"
@@ -96,10 +100,13 @@ def _when(moment: datetime) -> str:
 
 
 @keys_app.command("revoke")
-def revoke_command(ctx: typer.Context, name: NameArgument) -> None:
+def revoke_command(ctx: typer.Context, name: NameArgument, json: JsonFlag = False) -> None:
     """Revoke a key: it stops working at once on every replica (again: no change)."""
     revoked = run(lambda: _keyring(ctx).revoke(name))
     assert revoked.revoked_at is not None
+    if json:
+        render.print_json(revoked.view())
+        return
     render.out.print(
         f"key {escape(repr(revoked.name))} (id {revoked.key_id}) revoked at "
         f"{revoked.revoked_at.isoformat()}"

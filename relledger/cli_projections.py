@@ -10,7 +10,7 @@ from __future__ import annotations
 import signal
 import threading
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -82,25 +82,46 @@ def project(
     interval: Annotated[
         float, typer.Option(min=0.05, help="Seconds between polls when following.")
     ] = 0.5,
+    json: Annotated[
+        bool,
+        typer.Option(
+            "--json", help="Print JSON: one object per catch-up (one line each when following)."
+        ),
+    ] = False,
 ) -> None:
     """Catch the read models up with the log (or keep following it)."""
     stop = _stop_on_signals()
     service: LedgerService = run(ctx.obj.service)
     report = run(lambda: project_now(service, stop))
     quarantined = f"; {len(report.quarantined)} quarantined" if report.quarantined else ""
-    render.out.print(
-        f"read models at position {report.position} ({report.events} events applied{quarantined})"
-    )
+    if json:
+        render.print_json_line(_catch_up_view(report))
+    else:
+        render.out.print(
+            f"read models at position {report.position} "
+            f"({report.events} events applied{quarantined})"
+        )
     if not follow or stop.is_set():
         return
     render.err.print("following the log; Ctrl-C to stop")
 
     def tell(step: CatchUp) -> None:
-        if step.events:
+        if step.events and json:
+            render.print_json_line(_catch_up_view(step))
+        elif step.events:
             render.out.print(f"applied {step.events} events, at position {step.position}")
         _tell_quarantined(step)
 
     run(lambda: service.follow(stop, interval, on_caught_up=tell))
+
+
+def _catch_up_view(report: CatchUp) -> dict[str, Any]:
+    return {
+        "position": report.position,
+        "head": report.head,
+        "events": report.events,
+        "quarantined": [held.view() for held in report.quarantined],
+    }
 
 
 def _stop_on_signals() -> threading.Event:

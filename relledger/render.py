@@ -143,6 +143,12 @@ def write_csv(grid: Grid) -> None:
     sys.stdout.flush()
 
 
+def print_json_line(value: Any) -> None:
+    """One JSON object on one line (a stream of them, as `project --follow --json` gives)."""
+    sys.stdout.write(json.dumps(value, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
 def print_json(value: Any) -> None:
     sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
 

@@ -65,6 +65,16 @@ class Migration:
     rebuilt: int | None = None
     """How many relationships the read models were rebuilt for, if they were."""
 
+    def view(self) -> dict[str, Any]:
+        """`migrate --json`: the store, the schema versions before and after, and how many
+        relationships the read models were rebuilt for (null if they were not)."""
+        return {
+            "store": self.store,
+            "before": self.before,
+            "after": self.after,
+            "rebuilt": self.rebuilt,
+        }
+
     def summary(self) -> str:
         if self.before == self.after:
             return f"{self.store}: already at schema version {self.after}"
