@@ -253,6 +253,7 @@ class LedgerConsumer:
     def _refresh_gauges(self) -> None:
         stats = self.stats
         stats.rebalances = self._positions.rebalances
+        stats.resets = self._positions.resets
         assignment = self._consumer.assignment()
         stats.partitions = len(assignment)
         lag = 0

@@ -34,6 +34,9 @@ class ConsumerStats:
     retries: int = 0
     """Retries of a transaction after a database or dead-letter-topic outage."""
     rebalances: int = 0
+    resets: int = 0
+    """Partitions found recreated (or trimmed) under their stored offsets and read again
+    from the broker's beginning (each also logged as a `partition_reset` line)."""
     partitions: int = 0
     lag: int | None = None
     started: float = field(default_factory=time.monotonic, repr=False)

@@ -162,6 +162,7 @@ def test_a_restarted_consumer_finds_the_topic_recreated_and_says_so(
     wait_until(lambda: _stats_now(worker).get("recorded") == "4", "the new records")
     stats = worker.stop()
     assert stats["recorded"] == 4 and stats["dropped"] == 0
+    assert stats["resets"] == 2  # the stats line counts what the log lines said
 
     entries = [json.loads(line) for line in _reset_lines(worker.text())]
     assert {entry["level"] for entry in entries} == {"error"}
