@@ -17,7 +17,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from relledger import render
 from relledger.app import PANEL_AUDIT, JsonFlag, app, run
-from service.export import ExportReport, export_interactions, output_file
+from service.audit_files import output_file
+from service.export import ExportReport, export_interactions
 from service.export_read_models import export_read_models
 from service.ledger_service import LedgerService
 

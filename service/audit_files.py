@@ -23,11 +23,12 @@ import binascii
 import json
 import os
 import re
-from contextlib import suppress
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import orjson
 
@@ -250,24 +251,39 @@ def refuse_existing(path: Path, *, replace: bool) -> None:
         raise DocumentExists(f"{path} exists already: give another --out, or --force to replace it")
 
 
-def write_document(path: Path, document: dict[str, Any], *, replace: bool = False) -> None:
-    """Write `document` to `path` whole or not at all: through a temporary file beside it,
-    then linked in (refusing an existing file) or, with `replace`, renamed over it."""
+@contextmanager
+def output_file(path: Path, *, replace: bool = False) -> Iterator[IO[bytes]]:
+    """A file to stream into, that appears at `path` only once whole: written beside it,
+    then linked in (refusing an existing file, `DocumentExists`) or, with `replace`,
+    renamed over it."""
+    refuse_existing(path, replace=replace)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        temporary.write_text(document_text(document), encoding="utf-8")
-        if replace:
-            os.replace(temporary, path)
-        else:
-            os.link(temporary, path)
-    except FileExistsError:
-        refuse_existing(path, replace=False)
-        raise
-    except OSError as error:
-        raise CannotWrite(f"cannot write {path}: {error.strerror}") from None
+        try:
+            handle = temporary.open("wb")
+        except OSError as error:
+            raise CannotWrite(f"cannot write {path}: {error.strerror}") from None
+        with handle:
+            yield handle
+        try:
+            if replace:
+                os.replace(temporary, path)
+            else:
+                os.link(temporary, path)
+        except FileExistsError:
+            refuse_existing(path, replace=False)
+            raise
+        except OSError as error:
+            raise CannotWrite(f"cannot write {path}: {error.strerror}") from None
     finally:
         with suppress(FileNotFoundError):
             temporary.unlink()
+
+
+def write_document(path: Path, document: dict[str, Any], *, replace: bool = False) -> None:
+    """Write `document` to `path` whole or not at all (`output_file`)."""
+    with output_file(path, replace=replace) as handle:
+        handle.write(document_text(document).encode("utf-8"))
 
 
 class CannotWrite(Invalid):

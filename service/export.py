@@ -21,18 +21,14 @@ half-way leaves no half file behind, and an existing file is replaced only when 
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import IO, Any
 
 from domain.chain import canonical_json
 from domain.ledger import RelationshipLedger
 from domain.stored import UnreadableRecord
-from service.audit_files import CannotWrite, refuse_existing
 
 PAGE = 2000
 """Log rows read per query."""
@@ -99,32 +95,3 @@ def export_interactions(
         if len(entries) < page:
             break
     return report
-
-
-@contextmanager
-def output_file(path: Path, *, replace: bool = False) -> Iterator[IO[bytes]]:
-    """A file to stream into, that appears at `path` only once whole: written beside it,
-    then linked in (refusing an existing file, `DocumentExists`) or, with `replace`,
-    renamed over it. As `audit_files.write_document` does for a document in memory."""
-    refuse_existing(path, replace=replace)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        try:
-            handle = temporary.open("wb")
-        except OSError as error:
-            raise CannotWrite(f"cannot write {path}: {error.strerror}") from None
-        with handle:
-            yield handle
-        try:
-            if replace:
-                os.replace(temporary, path)
-            else:
-                os.link(temporary, path)
-        except FileExistsError:
-            refuse_existing(path, replace=False)
-            raise
-        except OSError as error:
-            raise CannotWrite(f"cannot write {path}: {error.strerror}") from None
-    finally:
-        with suppress(FileNotFoundError):
-            temporary.unlink()

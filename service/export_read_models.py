@@ -24,8 +24,7 @@ from typing import Any
 
 from projections.read_models import PHASE_HISTORY, SUMMARY, TRUST_HISTORY, ReadModel
 from projections.view import RelationshipView
-from service.audit_files import CannotWrite, refuse_existing
-from service.export import output_file
+from service.audit_files import CannotWrite, output_file, refuse_existing
 
 PAGE = 5000
 INTERNAL = frozenset({"state"})

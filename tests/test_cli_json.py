@@ -4,11 +4,10 @@ takes `--json`, and what it prints parses and says what the text says."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from typing import Any
 
 import typer.main
+from cli_process import relledger
 from conformance import DATA, FAR_SKEW
 
 from relledger.cli import app
@@ -39,16 +38,6 @@ def test_every_command_takes_json() -> None:
         and "--json" not in {opt for param in command.params for opt in getattr(param, "opts", [])}
     ]
     assert lacking == []
-
-
-def relledger(url: str, *arguments: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "relledger", "--db", url, *arguments],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
 
 
 def test_migrate_project_and_keys_answer_in_json(empty_store_url: str) -> None:

@@ -14,29 +14,19 @@ from __future__ import annotations
 
 import csv
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import orjson
 import pytest
+from cli_process import relledger, with_stories
 from conformance import DATA, EXPECTED, FAR_SKEW
 from conftest import fresh_postgres_schema
 
 from relledger.simulate import simulate
 from service.ledger_service import LedgerService
 from service.schema import migrate
-
-
-def relledger(store_url: str, *arguments: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "relledger", "--db", store_url, *arguments],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
 
 
 @pytest.fixture(scope="module")
@@ -131,9 +121,7 @@ def _by_relationship(export: Path) -> dict[str, list[bytes]]:
 
 @pytest.fixture
 def loaded(store_url: str) -> str:
-    result = relledger(store_url, "ingest", *FAR_SKEW, str(DATA / "events.jsonl"))
-    assert result.returncode == 0, result.stderr
-    return store_url
+    return with_stories(store_url)
 
 
 def test_export_to_stdout_is_canonical_jsonl_and_an_existing_file_needs_force(

@@ -11,20 +11,12 @@ import time
 from pathlib import Path
 
 import orjson
+from cli_process import relledger
 from conformance import DATA, FAR_SKEW
 
 from relledger.simulate import simulate
 from service.ledger_service import LedgerService
 from service.store import open_ledger
-
-
-def relledger(store_url: str, *arguments: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "relledger", "--db", store_url, *arguments],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
 
 
 def _head(store_url: str) -> int:

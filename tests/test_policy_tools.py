@@ -5,24 +5,14 @@ under both), with one name meaning one set of rules wherever a file is offered."
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import tomllib
 from pathlib import Path
 
 import pytest
-from conformance import DATA, EXPECTED, FAR_SKEW
+from cli_process import relledger, with_stories
+from conformance import EXPECTED
 
 LIVE = Path(__file__).parents[1] / "domain" / "policies" / "v1.toml"
-
-
-def relledger(store_url: str, *arguments: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "relledger", "--db", store_url, *arguments],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
 
 
 def _policy(folder: Path, version: str, *changes: tuple[str, str]) -> Path:
@@ -37,9 +27,7 @@ def _policy(folder: Path, version: str, *changes: tuple[str, str]) -> Path:
 
 @pytest.fixture
 def loaded(store_url: str) -> str:
-    result = relledger(store_url, "ingest", *FAR_SKEW, str(DATA / "events.jsonl"))
-    assert result.returncode == 0, result.stderr
-    return store_url
+    return with_stories(store_url)
 
 
 def test_policy_show_prints_the_live_policy_and_every_rule(loaded: str) -> None:

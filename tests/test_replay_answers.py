@@ -4,30 +4,18 @@ standing, and says which policy it used."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from conformance import DATA, EXPECTED, FAR_SKEW
+from cli_process import relledger, with_stories
+from conformance import EXPECTED
 
 LIVE = Path(__file__).parents[1] / "domain" / "policies" / "v1.toml"
 
 
-def relledger(store_url: str, *arguments: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "relledger", "--db", store_url, *arguments],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-
-
 @pytest.fixture
 def loaded(store_url: str) -> str:
-    result = relledger(store_url, "ingest", *FAR_SKEW, str(DATA / "events.jsonl"))
-    assert result.returncode == 0, result.stderr
-    return store_url
+    return with_stories(store_url)
 
 
 def test_as_of_before_the_first_event_and_a_version_beyond_the_last_are_errors(
