@@ -13,10 +13,9 @@ the store's recorders provide it (`service.recorders`).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
-from uuid import UUID
 
 Key = tuple[str, str]
 """`(source, event_id)`: what a producer promises never to reuse."""
@@ -61,9 +60,4 @@ class KeyIndex(Protocol):
 
     def recorded_keys(self, keys: Iterable[Key]) -> Mapping[Key, RecordedKey]:
         """Those of `keys` already recorded (a missing key is not recorded)."""
-        ...
-
-    def opened(self, aggregate_ids: Collection[UUID]) -> set[UUID]:
-        """Those of these relationships that have a first event stored: a batch asks once,
-        so a new relationship costs no lookup of its own."""
         ...

@@ -13,7 +13,11 @@ from contextlib import suppress
 from typing import Any, ClassVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
+from eventsourcing.application import (
+    AggregateNotFoundError,
+    Application,
+    ProcessingEvent,
+)
 from eventsourcing.domain import MutableOrImmutableAggregate
 from eventsourcing.persistence import (
     IntegrityError,
@@ -29,22 +33,22 @@ from domain.batch import BatchAttempt
 from domain.batch import Outcome as Outcome
 from domain.contract import Interaction
 from domain.errors import Conflict, Damaged, NotFound
+from domain.finding import Find, batch_finder
 from domain.fold.facts import Fact
 from domain.key_index import KeyIndex
-from domain.relationship import Relationship, relationship_uuid
+from domain.relationship import SNAPSHOT_EVERY, Relationship, relationship_uuid
 from domain.retry import retry_call
 from domain.stored import (
     UNREADABLE,
     LoggedInteraction,
     LogReader,
+    RelationshipReader,
     StoredInteraction,
     UnreadableRecord,
     unreadable,
 )
 from domain.text import one_line
 from domain.transcoder import OrjsonTranscoder
-
-SNAPSHOT_EVERY = 50
 
 STORE_OUTAGES: tuple[type[Exception], ...] = (OperationalError, InterfaceError)
 """The library's errors for a store that did not answer (down, restarting, locked, no
@@ -214,24 +218,22 @@ class RelationshipLedger(Application[UUID]):
             raise TypeError(f"{type(recorder).__name__} keeps no key index")
         return recorder
 
-    def _finder(self, items: Sequence[Interaction]) -> Callable[[str, UUID], Relationship | None]:
-        """How a batch finds its relationships: the cached ones from the cache, and of the
-        others only those the store has opened (asked once for the whole batch), so a new
-        relationship costs no query of its own."""
-        cache = self.repository.cache
-        uncached = {relationship_uuid(item.relationship_id) for item in items}
-        if cache is not None:
-            uncached = {
-                aggregate_id for aggregate_id in uncached if not _cached(cache, aggregate_id)
-            }
-        unopened = uncached - self.key_index.opened(uncached) if uncached else set()
+    def _finder(self, items: Sequence[Interaction]) -> Find:
+        return batch_finder(
+            items,
+            cache=self.repository.cache,
+            reader=self.relationship_reader,
+            mapper=self.mapper,
+            find_one=self._find,
+        )
 
-        def find(relationship_id: str, aggregate_id: UUID) -> Relationship | None:
-            if aggregate_id in unopened:
-                return None
-            return self._find(relationship_id, aggregate_id)
-
-        return find
+    @property
+    def relationship_reader(self) -> RelationshipReader:
+        """Many relationships' heads and events at once: the store's recorder reads them."""
+        recorder = self.recorder
+        if not isinstance(recorder, RelationshipReader):
+            raise TypeError(f"{type(recorder).__name__} reads no relationships in bulk")
+        return recorder
 
     def _find(self, relationship_id: str, aggregate_id: UUID) -> Relationship | None:
         try:
@@ -360,11 +362,3 @@ class RelationshipLedger(Application[UUID]):
     def head(self) -> int:
         """The position of the last recorded interaction (0 for an empty ledger)."""
         return self.recorder.max_notification_id() or 0
-
-
-def _cached(cache: Any, aggregate_id: UUID) -> bool:
-    try:
-        cache.get(aggregate_id)
-    except KeyError:
-        return False
-    return True

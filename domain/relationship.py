@@ -25,6 +25,10 @@ from domain.contract import Interaction
 from domain.errors import ContractViolation, ContradictsRelationship
 from domain.kinds import KINDS
 
+SNAPSHOT_EVERY = 50
+"""The ledger snapshots a relationship every this many events (the library's snapshots):
+loading one reads its latest snapshot and at most this many events less one."""
+
 _NAMESPACE = uuid5(NAMESPACE_URL, "https://relledger.invalid/relationship")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)

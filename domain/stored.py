@@ -8,7 +8,7 @@ relationship goes on.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
@@ -90,6 +90,21 @@ def unreadable(row: StoredEvent, error: Exception, position: int | None = None) 
 LogRow = tuple[int, str, int, bytes]
 """One row of the log as the projector needs it: position, aggregate id (text),
 version and stored state, without the library's notification object around it."""
+
+
+@runtime_checkable
+class RelationshipReader(Protocol):
+    """The store's recorder reading many relationships' events at once: what a batch of
+    interactions needs of the relationships it does not hold in memory."""
+
+    def heads(self, aggregate_ids: Collection[UUID]) -> Mapping[UUID, int]:
+        """The latest stored version of each of these relationships that has events (a
+        relationship missing from the answer has none: it is new)."""
+        ...
+
+    def stored_events(self, aggregate_ids: Collection[UUID]) -> Sequence[StoredEvent]:
+        """Every stored event of these relationships, each relationship's in order."""
+        ...
 
 
 @runtime_checkable

@@ -168,18 +168,33 @@ class SQLiteLedgerRecorder(_KeyIndexWrites, SQLiteProcessRecorder):
                 found.update(_found(c.fetchall(), offered))
         return found
 
-    def opened(self, aggregate_ids: Collection[UUID]) -> set[UUID]:
-        wanted = {aggregate_id.hex: aggregate_id for aggregate_id in aggregate_ids}
-        found: set[UUID] = set()
+    def heads(self, aggregate_ids: Collection[UUID]) -> Mapping[UUID, int]:
+        found: dict[UUID, int] = {}
         with self.datastore.transaction(commit=False) as c:
-            for chunk in _chunks(wanted):
+            for chunk in _chunks(aggregate_id.hex for aggregate_id in aggregate_ids):
                 marks = ", ".join(["?"] * len(chunk))
                 c.execute(
-                    f"SELECT originator_id FROM {self.events_table_name} "
-                    f"WHERE originator_version = 1 AND originator_id IN ({marks})",
+                    f"SELECT originator_id, MAX(originator_version) FROM {self.events_table_name} "
+                    f"WHERE originator_id IN ({marks}) GROUP BY originator_id",
                     chunk,
                 )
-                found.update(wanted[row[0]] for row in c.fetchall())
+                found.update((UUID(row[0]), row[1]) for row in c.fetchall())
+        return found
+
+    def stored_events(self, aggregate_ids: Collection[UUID]) -> list[StoredEvent]:
+        found: list[StoredEvent] = []
+        with self.datastore.transaction(commit=False) as c:
+            for chunk in _chunks(aggregate_id.hex for aggregate_id in aggregate_ids):
+                marks = ", ".join(["?"] * len(chunk))
+                c.execute(
+                    "SELECT originator_id, originator_version, topic, state "
+                    f"FROM {self.events_table_name} WHERE originator_id IN ({marks}) "
+                    "ORDER BY originator_id, originator_version",
+                    chunk,
+                )
+                found += (
+                    StoredEvent(UUID(row[0]), row[1], row[2], bytes(row[3])) for row in c.fetchall()
+                )
         return found
 
     def log_rows(self, after: int, limit: int, until: int | None) -> list[LogRow]:
@@ -225,16 +240,36 @@ class PostgresLedgerRecorder(_KeyIndexWrites, PostgresProcessRecorder):
             )
             return _found(curs.fetchall(), offered)
 
-    def opened(self, aggregate_ids: Collection[UUID]) -> set[UUID]:
+    def heads(self, aggregate_ids: Collection[UUID]) -> Mapping[UUID, int]:
         if not aggregate_ids:
-            return set()
+            return {}
         with self.datastore.transaction(commit=False) as curs:
             curs.execute(
-                f"SELECT originator_id FROM {self.events_table} "
-                "WHERE originator_version = 1 AND originator_id = ANY(%s)",
+                f"SELECT originator_id, MAX(originator_version) AS head FROM {self.events_table} "
+                "WHERE originator_id = ANY(%s) GROUP BY originator_id",
                 (list(aggregate_ids),),
             )
-            return {row["originator_id"] for row in curs.fetchall()}
+            return {row["originator_id"]: row["head"] for row in curs.fetchall()}
+
+    def stored_events(self, aggregate_ids: Collection[UUID]) -> list[StoredEvent]:
+        if not aggregate_ids:
+            return []
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(
+                "SELECT originator_id, originator_version, topic, state "
+                f"FROM {self.events_table} WHERE originator_id = ANY(%s) "
+                "ORDER BY originator_id, originator_version",
+                (list(aggregate_ids),),
+            )
+            return [
+                StoredEvent(
+                    row["originator_id"],
+                    row["originator_version"],
+                    row["topic"],
+                    bytes(row["state"]),
+                )
+                for row in curs.fetchall()
+            ]
 
     def log_rows(self, after: int, limit: int, until: int | None) -> list[LogRow]:
         upto = "" if until is None else " AND notification_id <= %s"

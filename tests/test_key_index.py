@@ -262,3 +262,44 @@ def test_the_bytes_stored_are_the_bytes_hashed(service: LedgerService, store_url
         previous = heads.get(interaction["relationship_id"], GENESIS)
         heads[interaction["relationship_id"]] = link_bytes(previous, canonical)
         assert orjson.loads(raw)["chain_hash"] == heads[interaction["relationship_id"]]
+
+
+def test_a_fresh_process_appends_to_many_stored_relationships_in_one_batch(
+    store_url: str,
+) -> None:
+    """A batch touching relationships the process has never seen: short ones are made from
+    their events read together, a long one from its snapshot, new ones from nothing; the
+    chains continue exactly as if each had been loaded alone."""
+    short = [f"acme/c{n:03d}" for n in range(120)]
+    before = [_event(n, short[n % 120]) for n in range(240)]  # two events each
+    long = [_event(1000 + n, "acme/long") for n in range(SNAPSHOT_EVERY + 7)]
+    first = LedgerService.open(store_url)
+    first.record(_items(before + long))
+    first.close()
+
+    again = LedgerService.open(store_url)  # nothing in memory
+    after = [
+        _event(2000 + n, rid, occurred_at="2026-12-31T10:00:00Z")
+        for n, rid in enumerate([*short, "acme/long", "acme/new"])
+    ]
+    one_by_one: list[str] = []
+    find_one = again.ledger._find
+
+    def spy(relationship_id: str, aggregate_id: Any) -> Any:
+        one_by_one.append(relationship_id)
+        return find_one(relationship_id, aggregate_id)
+
+    again.ledger._find = spy  # type: ignore[method-assign]
+    try:
+        outcomes = again.record(_items(after))
+        assert one_by_one == ["acme/long"]  # the only one with a snapshot to load from
+        report = again.verify()
+        assert outcomes == [Recorded.RECORDED] * len(after)
+        assert report.intact and report.records == len(before) + len(long) + len(after)
+        assert [one.version for one in again.ledger.history("acme/c007")] == [1, 2, 3]
+        assert len(again.ledger.history("acme/long")) == SNAPSHOT_EVERY + 8
+        assert [one.version for one in again.ledger.history("acme/new")] == [1]
+        redelivered = again.record(_items(after))
+        assert redelivered == [Recorded.DUPLICATE] * len(after)
+    finally:
+        again.close()
