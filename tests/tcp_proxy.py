@@ -30,8 +30,11 @@ class TcpProxy:
         self._drop_all()
 
     def cut(self) -> None:
-        self.cuts += 1
-        self.up.clear()
+        # Under the lock an accept holds while it checks and registers a connection, so
+        # none accepted as the cut begins escapes it.
+        with self._lock:
+            self.cuts += 1
+            self.up.clear()
         self._drop_all()
 
     def restore(self) -> None:
@@ -51,11 +54,11 @@ class TcpProxy:
                 client, _ = self.listener.accept()
             except OSError:
                 return
-            if not self.up.is_set():
-                client.close()
-                continue
-            upstream = socket.create_connection(self.target)
             with self._lock:
+                if not self.up.is_set():
+                    client.close()
+                    continue
+                upstream = socket.create_connection(self.target)
                 self._open += [client, upstream]
             for source, sink in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
