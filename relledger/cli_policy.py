@@ -14,11 +14,20 @@ import typer
 from rich.progress import MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
 
 from relledger import render
-from relledger.app import PANEL_AUDIT, CsvFlag, JsonFlag, app, output_choice, run
+from relledger.app import (
+    PANEL_AUDIT,
+    CsvFlag,
+    HelpfulGroup,
+    JsonFlag,
+    app,
+    output_choice,
+    run,
+)
 from service.ledger_service import LedgerService
 from service.policy_diff import PolicyDiff, diff_policies, flat_rules, policy_view
 
 policy_app = typer.Typer(
+    cls=HelpfulGroup,
     help="The scoring policy: the live one, and what another would change.",
     no_args_is_help=True,
 )
