@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
+import sys
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -77,13 +80,27 @@ def _hints(service: LedgerService, url: str, store_named: bool) -> list[str]:
     )
     example = drops[0]["relationship_id"] if drops else first.items[0]["relationship_id"]
     rel = shlex.quote(example)
+    command = _as_invoked()
     return [
-        f"relledger{db} list --phase commitment",
-        f"relledger{db} show {rel}",
-        f"relledger{db} trust-history {rel}",
-        f"relledger{db} at-risk --since 2025-01-01T00:00:00Z",
-        f"relledger{db} verify",
+        f"{command}{db} list --phase commitment",
+        f"{command}{db} show {rel}",
+        f"{command}{db} trust-history {rel}",
+        f"{command}{db} at-risk --since 2025-01-01T00:00:00Z",
+        f"{command}{db} verify",
     ]
+
+
+def _as_invoked() -> str:
+    """`relledger` as the user can type it again: the bare name where the shell finds this
+    very program, else the path they ran (`.venv/bin/relledger` before a venv is
+    activated, as the README's first command does)."""
+    ran = sys.argv[0]
+    if Path(ran).name != "relledger":  # python -m relledger
+        return "relledger"
+    found = shutil.which("relledger")
+    if found is not None and Path(found).resolve() == Path(ran).resolve():
+        return "relledger"
+    return shlex.quote(ran)
 
 
 def _environment_url() -> str | None:

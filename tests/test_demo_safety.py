@@ -118,3 +118,24 @@ def test_demo_into_a_new_store_it_is_named_prints_hints_naming_it(tmp_path: Path
         assert not hint.startswith("relledger --db")
         ran = relledger(*shlex.split(hint)[1:], cwd=tmp_path, env={ENV_VAR: url})
         assert ran.returncode == 0, (hint, ran.stderr)
+
+
+def test_hints_name_the_program_as_it_was_run(tmp_path: Path) -> None:
+    """Run as `.venv/bin/relledger` with the venv not on PATH (the README's first command),
+    the hints say `.venv/bin/relledger ...`, and run as printed from the same directory."""
+    script = Path(sys.executable).parent / "relledger"
+    path = os.pathsep.join(
+        folder for folder in os.environ["PATH"].split(os.pathsep) if Path(folder) != script.parent
+    )
+    env = {k: v for k, v in os.environ.items() if k != ENV_VAR} | {"PATH": path}
+    made = subprocess.run(
+        [str(script), *DEMO], capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env
+    )
+    assert made.returncode == 0, made.stderr
+    hints = _hints(made.stdout)
+    assert hints and all(shlex.split(hint)[0] == str(script) for hint in hints)
+    for hint in hints:
+        ran = subprocess.run(
+            shlex.split(hint), capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env
+        )
+        assert ran.returncode == 0 and ran.stdout.strip(), (hint, ran.stderr)
