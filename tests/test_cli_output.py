@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 from conformance import DATA, EXPECTED, FAR_SKEW
+from servers import unavailable
 
 from relledger.render import money
 
@@ -153,8 +154,9 @@ def _plain(text: str) -> str:
     return re.sub(r"\x1b\[[0-9;]*m", "", text)
 
 
-@pytest.mark.skipif(shutil.which("script") is None, reason="needs util-linux `script`")
 def test_a_real_terminal_gets_the_table(run: Run, store: str) -> None:
+    if shutil.which("script") is None:  # util-linux: a real pseudo-terminal
+        unavailable("needs util-linux `script` for a pseudo-terminal", "a real terminal")
     command = f"{sys.executable} -m relledger --db {store} list --phase commitment"
     shown = subprocess.run(
         ["script", "-qec", command, "/dev/null"],
