@@ -17,7 +17,6 @@ real relationships `demo/...` would be taken for a demo, which the docs say.
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,14 @@ from domain.stored import UnreadableRecord
 from service.checkpoints import Checkpoints
 from service.keys import KeyRing
 from service.schema import NotMigrated, require_migrated
-from service.store import MARKER_TABLE, StoreURL, open_ledger, parse_store_url
+from service.store import (
+    MARKER_TABLE,
+    StoreUnavailable,
+    StoreURL,
+    open_ledger,
+    parse_store_url,
+    sqlite_tables,
+)
 
 DEMO_PREFIX = "demo/"
 DEMO_FILE = "relledger-demo.db"
@@ -85,21 +91,14 @@ def _foreign(store: StoreURL, tables: list[str]) -> NotADemoStore:
 
 
 def _sqlite_tables(store: StoreURL, path: Path) -> list[str]:
-    """The tables of an SQLite file, read only (the library would write to it on
-    opening: WAL mode); none for a file that does not exist or is empty."""
+    """The tables of an SQLite file, read only; none for a file that does not exist or
+    is empty."""
     if not path.exists() or path.stat().st_size == 0:
         return []
     try:
-        connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
-        try:
-            rows = connection.execute(
-                "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') ORDER BY name"
-            ).fetchall()
-        finally:
-            connection.close()
-    except sqlite3.Error as error:
+        return sqlite_tables(path)
+    except StoreUnavailable as error:
         raise _refuse(store, f"cannot be read as an SQLite database ({error})") from None
-    return [row[0] for row in rows]
 
 
 def _postgres_tables(ledger: RelationshipLedger) -> list[str]:

@@ -222,7 +222,7 @@ def _check_sqlite_file(store: StoreURL, create: bool) -> None:
         header = handle.read(16)
     if header and header != b"SQLite format 3\x00":
         raise StoreUnavailable(f"{store.display}: {path} is not an SQLite database")
-    if not create and not _holds_marker(path):
+    if not create and MARKER_TABLE not in sqlite_tables(path):
         raise StoreUnavailable(not_a_store(store))
 
 
@@ -237,23 +237,21 @@ def not_a_store(store: StoreURL) -> str:
     )
 
 
-def _holds_marker(path: Path) -> bool:
-    """Whether the SQLite file at `path` has `migrate`'s marker table, read before the
-    library opens it: the library would switch a foreign database to WAL mode (and an
-    empty file into a database), writing to a file that is not ours."""
+def sqlite_tables(path: Path) -> list[str]:
+    """The tables and views of the SQLite file at `path`, read before the library opens
+    it: the library would switch a foreign database to WAL mode (and an empty file into
+    a database), writing to a file that is not ours."""
     try:
         connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
-    except sqlite3.Error as error:
-        raise StoreUnavailable(f"cannot open the store {path}: {error}") from None
-    try:
-        found = connection.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (MARKER_TABLE,)
-        ).fetchone()
+        try:
+            rows = connection.execute(
+                "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') ORDER BY name"
+            ).fetchall()
+        finally:
+            connection.close()
     except sqlite3.Error as error:
         raise StoreUnavailable(f"cannot read the store {path}: {error}") from None
-    finally:
-        connection.close()
-    return found is not None
+    return [row[0] for row in rows]
 
 
 PG_CONNECT_TIMEOUT_S = 2
